@@ -1,0 +1,69 @@
+"""The s3ferry exception tree.
+
+Every error s3ferry raises is an :class:`S3ferryError`. Each carries the
+*subject* it is about (a path, an ``s3://`` URL, an option name) and whether
+trying again could help, so callers decide without parsing messages::
+
+    S3ferryError
+    ├── UsageError            bad option, malformed URL, bad local path (never retryable)
+    ├── StoreError            the object store refused or failed a request
+    │   ├── NotFoundError     missing bucket or key
+    │   ├── AccessDeniedError wrong credentials or no permission
+    │   └── TransientError    5xx, throttling, connection reset (retryable)
+    ├── IntegrityError        bytes read back or stored differ from the source
+    ├── SourceChangedError    a local file changed while it was being read
+    └── LocalIOError          a local file could not be read or written
+
+Errors from botocore and obstore are translated into this tree inside
+``s3ferry.storage`` only; nothing above that layer sees their types.
+"""
+
+from __future__ import annotations
+
+
+class S3ferryError(Exception):
+    """Base of every error s3ferry raises.
+
+    ``str(error)`` is one line: ``<subject>: <what is wrong>``.
+    """
+
+    retryable: bool = False
+
+    def __init__(self, subject: str, message: str) -> None:
+        super().__init__(f"{subject}: {message}")
+        self.subject = subject
+        self.message = message
+
+
+class UsageError(S3ferryError):
+    """The request cannot start: a bad option, URL or local path."""
+
+
+class StoreError(S3ferryError):
+    """The object store refused or failed a request."""
+
+
+class NotFoundError(StoreError):
+    """The bucket or key does not exist."""
+
+
+class AccessDeniedError(StoreError):
+    """The credentials are wrong or lack permission."""
+
+
+class TransientError(StoreError):
+    """A failure that may pass: throttling, 5xx, a broken connection."""
+
+    retryable = True
+
+
+class IntegrityError(S3ferryError):
+    """Bytes stored or read back do not match the source's checksum or size."""
+
+
+class SourceChangedError(S3ferryError):
+    """A local file changed (size or mtime) while it was being uploaded."""
+
+
+class LocalIOError(S3ferryError):
+    """A local file or directory could not be read or written."""
