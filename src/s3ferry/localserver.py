@@ -70,8 +70,12 @@ def weed_binary() -> str:
 class LocalS3:
     """Start and stop one SeaweedFS server; usable as a context manager."""
 
-    def __init__(self, data_dir: Path | None = None, access_key_id: str = DEFAULT_ACCESS_KEY,
-                 secret_access_key: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        access_key_id: str = DEFAULT_ACCESS_KEY,
+        secret_access_key: str | None = None,
+    ) -> None:
         self._data_dir = data_dir
         self._access_key_id = access_key_id
         self._secret = secret_access_key or secrets.token_hex(20)
@@ -95,14 +99,22 @@ class LocalS3:
         ports = _free_ports(8)
         log = open(data / "weed.log", "wb")  # noqa: SIM115 - handed to the child process
         self._process = subprocess.Popen(
-            _command(data, identities, ports), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=detach, cwd=data,
+            _command(data, identities, ports),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=detach,
+            cwd=data,
         )
         log.close()
         self.info = LocalS3Info(
-            endpoint_url=f"http://127.0.0.1:{ports[3]}", access_key_id=self._access_key_id,
-            secret_access_key=self._secret, pid=self._process.pid, data_dir=str(data),
-            owns_data_dir=owns, ports=tuple(ports),
+            endpoint_url=f"http://127.0.0.1:{ports[3]}",
+            access_key_id=self._access_key_id,
+            secret_access_key=self._secret,
+            pid=self._process.pid,
+            data_dir=str(data),
+            owns_data_dir=owns,
+            ports=tuple(ports),
         )
         try:
             _wait_healthy(self.info, self._process)
@@ -120,17 +132,25 @@ class LocalS3:
         self._process = None
 
     def _identities(self) -> dict[str, object]:
-        return {"identities": [{
-            "name": "admin",
-            "credentials": [{"accessKey": self._access_key_id, "secretKey": self._secret}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }]}
+        return {
+            "identities": [
+                {
+                    "name": "admin",
+                    "credentials": [{"accessKey": self._access_key_id, "secretKey": self._secret}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
 
     def __enter__(self) -> LocalS3Info:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
@@ -180,13 +200,27 @@ def default_state_file() -> Path:
 def _command(data: Path, identities: Path, ports: list[int]) -> list[str]:
     master, volume, filer, s3, master_g, volume_g, filer_g, s3_g = ports
     return [
-        weed_binary(), "server", f"-dir={data / 'store'}", "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1", f"-master.port={master}", f"-master.port.grpc={master_g}",
-        f"-volume.port={volume}", f"-volume.port.grpc={volume_g}", "-filer",
-        f"-filer.port={filer}", f"-filer.port.grpc={filer_g}",
-        "-master.volumeSizeLimitMB=1024", "-volume.max=0", "-s3", f"-s3.port={s3}",
-        f"-s3.port.grpc={s3_g}", f"-s3.config={identities}", "-s3.port.iceberg=0",
-        "-s3.port.lance=0", "-s3.autoCreateBucket=false",
+        weed_binary(),
+        "server",
+        f"-dir={data / 'store'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-master.port={master}",
+        f"-master.port.grpc={master_g}",
+        f"-volume.port={volume}",
+        f"-volume.port.grpc={volume_g}",
+        "-filer",
+        f"-filer.port={filer}",
+        f"-filer.port.grpc={filer_g}",
+        "-master.volumeSizeLimitMB=1024",
+        "-volume.max=0",
+        "-s3",
+        f"-s3.port={s3}",
+        f"-s3.port.grpc={s3_g}",
+        f"-s3.config={identities}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-s3.autoCreateBucket=false",
     ]
 
 
@@ -208,8 +242,11 @@ def _wait_healthy(info: LocalS3Info, process: subprocess.Popen[bytes]) -> None:
     from botocore.config import Config
 
     client = botocore.session.get_session().create_client(
-        "s3", endpoint_url=info.endpoint_url, region_name="us-east-1",
-        aws_access_key_id=info.access_key_id, aws_secret_access_key=info.secret_access_key,
+        "s3",
+        endpoint_url=info.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=info.access_key_id,
+        aws_secret_access_key=info.secret_access_key,
         config=Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=2),
     )
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -221,8 +258,9 @@ def _wait_healthy(info: LocalS3Info, process: subprocess.Popen[bytes]) -> None:
             return
         except Exception:  # noqa: BLE001 - any failure means "not up yet"
             time.sleep(0.1)
-    raise LocalIOError("weed", f"server not healthy after {START_TIMEOUT_S:.0f} s; "
-                               f"see {info.data_dir}/weed.log")
+    raise LocalIOError(
+        "weed", f"server not healthy after {START_TIMEOUT_S:.0f} s; see {info.data_dir}/weed.log"
+    )
 
 
 def _alive(pid: int) -> bool:

@@ -1,0 +1,189 @@
+"""Benchmark s3ferry against s5cmd, rclone, the AWS CLI and a naive boto3 loop.
+
+One embedded SeaweedFS server (s3ferry.localserver.LocalS3) serves the whole run. Every
+transfer is a separate client process, timed as a whole; see bench/README.md.
+
+Usage: python bench/run.py [--quick] [--datasets small,mixed,large] [--tools ...]
+                           [--ops upload,download] [--runs N] [--root DIR] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+if __package__ in (None, ""):  # started as `python bench/run.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import boto3  # noqa: E402
+
+from bench.datasets import DEFAULT_ROOT, NAMES, Dataset, generate  # noqa: E402
+from bench.measure import run_timed  # noqa: E402
+from bench.report import RunResult, markdown_table  # noqa: E402
+from bench.tools import TOOLS, Transfer, s5cmd, tool_env  # noqa: E402
+from bench.verify import list_sizes, verify_download, verify_upload  # noqa: E402
+from s3ferry.localserver import LocalS3, LocalS3Info  # noqa: E402
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+BUCKET = "bench"
+OPS = ("upload", "download")
+PREFIX_ROOT = {"upload": "up", "download": "src"}  # uploads go to up/DS/, downloads read src/DS/
+DELETE_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Bench:
+    """Everything a run needs: the server, a client for untimed chores, where to write."""
+
+    info: LocalS3Info
+    s3: S3Client
+    env: dict[str, str]
+    root: Path
+    json_out: IO[str] | None
+
+
+def main() -> None:
+    args = parse_args()
+    sets = [generate(args.root, name, args.quick) for name in args.datasets]
+    server_dir = args.root / "server"
+    shutil.rmtree(server_dir, ignore_errors=True)
+    (args.root / "logs").mkdir(parents=True, exist_ok=True)
+    json_file = open(args.json, "w") if args.json else nullcontext(None)  # noqa: SIM115
+    try:
+        with LocalS3(data_dir=server_dir) as info, json_file as json_out:
+            bench = Bench(info, s3_client(info), tool_env(info), args.root, json_out)
+            bench.s3.create_bucket(Bucket=BUCKET)
+            for dataset in sets:
+                for op in args.ops:
+                    results = run_case(bench, dataset, op, args.tools, args.runs)
+                    print(markdown_table(results) + "\n", flush=True)
+    finally:
+        shutil.rmtree(server_dir, ignore_errors=True)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", type=_names(NAMES), default=list(NAMES))
+    parser.add_argument("--tools", type=_names(tuple(TOOLS)), default=list(TOOLS))
+    parser.add_argument("--ops", type=_names(OPS), default=list(OPS))
+    parser.add_argument("--runs", type=int, default=1, help="runs per tool (default 1)")
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
+                        help=f"datasets, server data, downloads and logs (default {DEFAULT_ROOT})")
+    parser.add_argument("--json", type=Path, help="also write every run as a JSON line here")
+    parser.add_argument("--quick", action="store_true", help="reduced datasets for a smoke run")
+    return parser.parse_args()
+
+
+def _names(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
+    def parse(value: str) -> list[str]:
+        names = [name for name in value.split(",") if name]
+        if unknown := [name for name in names if name not in allowed]:
+            raise argparse.ArgumentTypeError(
+                f"unknown: {', '.join(unknown)} (choose from {', '.join(allowed)})")
+        return names
+    return parse
+
+
+def s3_client(info: LocalS3Info) -> S3Client:
+    return boto3.client("s3", endpoint_url=info.endpoint_url, region_name="us-east-1",
+                        aws_access_key_id=info.access_key_id,
+                        aws_secret_access_key=info.secret_access_key)
+
+
+def run_case(bench: Bench, dataset: Dataset, op: str, tools: list[str],
+             runs: int) -> list[RunResult]:
+    """All runs of all tools for one dataset and operation (runs interleave the tools)."""
+    prefix = f"{PREFIX_ROOT[op]}/{dataset.name}/"
+    if op == "download":
+        seed_source(bench, dataset, prefix)
+    results = [run_once(bench, dataset, op, tool, run)
+               for run in range(1, runs + 1) for tool in tools]
+    empty_prefix(bench, prefix)
+    return results
+
+
+def run_once(bench: Bench, dataset: Dataset, op: str, tool: str, run: int) -> RunResult:
+    """Prepare (untimed), run the tool (timed), verify (untimed) and record one run."""
+    prefix = f"{PREFIX_ROOT[op]}/{dataset.name}/"
+    local = dataset.path if op == "upload" else bench.root / "download" / dataset.name
+    prepare(bench, op, prefix, local)
+    transfer = Transfer(op, local, f"s3://{BUCKET}/{prefix}", bench.info.endpoint_url)
+    m = run_timed(TOOLS[tool](transfer), bench.env, bench.info.pid,
+                  bench.root / "logs" / f"{dataset.name}-{op}-{tool}-{run}")
+    error = f"exit {m.exit_code}: {m.stderr_tail}" if m.exit_code else None
+    error = error or check(bench, dataset, op, prefix, local)
+    if op == "download":
+        shutil.rmtree(local, ignore_errors=True)
+    result = RunResult(dataset.name, op, tool, run, len(dataset.files), dataset.total_bytes,
+                       m.exit_code, m.wall_s, m.user_s, m.sys_s, m.max_rss_kib, m.server_cpu_s,
+                       ok=error is None, error=error or "")
+    record(bench, result)
+    return result
+
+
+def prepare(bench: Bench, op: str, prefix: str, local: Path) -> None:
+    """Upload: empty the target prefix. Download: remove the local target and sync."""
+    if op == "upload":
+        empty_prefix(bench, prefix)
+    else:
+        shutil.rmtree(local, ignore_errors=True)
+        os.sync()
+
+
+def check(bench: Bench, dataset: Dataset, op: str, prefix: str, local: Path) -> str | None:
+    if op == "upload":
+        return verify_upload(bench.s3, dataset, BUCKET, prefix)
+    return verify_download(dataset, local)
+
+
+def record(bench: Bench, result: RunResult) -> None:
+    status = "ok" if result.ok else f"FAILED: {result.error}"
+    print(f"{result.dataset} {result.op} {result.tool} run {result.run}: "
+          f"{result.wall_s:.2f} s {status}", file=sys.stderr, flush=True)
+    if bench.json_out is not None:
+        bench.json_out.write(json.dumps(asdict(result)) + "\n")
+        bench.json_out.flush()
+
+
+def seed_source(bench: Bench, dataset: Dataset, prefix: str) -> None:
+    """Upload the dataset once, untimed, with s5cmd, as the source of the download runs."""
+    empty_prefix(bench, prefix)
+    transfer = Transfer("upload", dataset.path, f"s3://{BUCKET}/{prefix}",
+                        bench.info.endpoint_url)
+    subprocess.run(s5cmd(transfer), env=bench.env, check=True, stdout=subprocess.DEVNULL)
+    if problem := verify_upload(bench.s3, dataset, BUCKET, prefix):
+        raise SystemExit(f"seeding s3://{BUCKET}/{prefix} failed: {problem}")
+
+
+def empty_prefix(bench: Bench, prefix: str) -> None:
+    """Delete every object under ``prefix``, then have SeaweedFS reclaim the space."""
+    keys = [prefix + rel for rel in list_sizes(bench.s3, BUCKET, prefix)]
+    for start in range(0, len(keys), DELETE_BATCH):
+        batch = keys[start:start + DELETE_BATCH]
+        bench.s3.delete_objects(
+            Bucket=BUCKET, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True})
+    if keys:
+        vacuum(bench.info)
+
+
+def vacuum(info: LocalS3Info) -> None:
+    master_port = info.ports[0]  # LocalS3 lists the master's HTTP port first
+    url = f"http://127.0.0.1:{master_port}/vol/vacuum?garbageThreshold=0.0001"
+    with urllib.request.urlopen(url, timeout=600) as response:
+        response.read()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The command line: argv -> config -> job -> render -> exit code."""

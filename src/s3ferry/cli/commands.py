@@ -1,0 +1,116 @@
+"""The commands: build the configs from parsed arguments, run the job, render, pick the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from s3ferry.cli.exit_codes import ExitCode
+from s3ferry.cli.render import JsonRenderer, TextRenderer
+from s3ferry.config import StoreConfig, TransferConfig
+from s3ferry.errors import UsageError
+from s3ferry.jobs.report import JobReport
+from s3ferry.locations import is_s3_url
+
+
+def _store_config(args: argparse.Namespace) -> StoreConfig:
+    return StoreConfig(
+        endpoint_url=getattr(args, "endpoint_url", None),
+        profile=getattr(args, "profile", None),
+        region=getattr(args, "region", None),
+    )
+
+
+def _transfer_config(args: argparse.Namespace) -> TransferConfig:
+    return TransferConfig(
+        multipart_threshold_bytes=args.multipart_threshold,
+        part_size_bytes=args.part_size,
+        large_file_buffers=args.large_file_buffers,
+        large_file_workers=args.large_file_workers,
+        small_file_workers=args.small_file_workers,
+    )
+
+
+def _renderer(args: argparse.Namespace, stdout_is_data: bool) -> TextRenderer | JsonRenderer:
+    if getattr(args, "json", False):
+        return JsonRenderer(sys.stderr if stdout_is_data else sys.stdout)
+    return TextRenderer(
+        sys.stderr, verbose=getattr(args, "verbose", False), quiet=getattr(args, "quiet", False)
+    )
+
+
+def exit_code_for(report: JobReport) -> ExitCode:
+    return ExitCode.OK if report.ok else ExitCode.PARTIAL_FAILURE
+
+
+def run_cp(args: argparse.Namespace) -> int:
+    import s3ferry as api
+
+    src, dst = args.source, args.destination
+    try:
+        transfer = _transfer_config(args)
+        transfer.memory_bound_bytes()  # validates the values
+    except ValueError as e:
+        raise UsageError("options", str(e)) from e
+    renderer = _renderer(args, stdout_is_data=dst == "-")
+    renderer.start()
+    common = {"transfer": transfer, "store": _store_config(args), "sink": renderer}
+    if is_s3_url(src) and dst == "-":
+        report = api.download_to_stream(src, sys.stdout.buffer, **common)
+    elif src == "-" and is_s3_url(dst):
+        report = api.upload_from_stream(sys.stdin.buffer, dst, **common)
+    elif is_s3_url(src) and not is_s3_url(dst):
+        report = api.download(src, dst, **common)
+    elif is_s3_url(dst) and not is_s3_url(src):
+        report = api.upload(src, dst, **common)
+    else:
+        raise UsageError(
+            f"{src} {dst}",
+            "one side must be s3://bucket/... and the other local "
+            "(bucket-to-bucket copy is not supported yet)",
+        )
+    renderer.finish(report)
+    return exit_code_for(report)
+
+
+def run_local_s3(args: argparse.Namespace) -> int:
+    from s3ferry.localserver import (
+        LocalS3,
+        default_state_file,
+        load_state,
+        save_state,
+        stop_server,
+    )
+
+    state = default_state_file()
+    info = load_state(state)
+    if args.action == "start":
+        if info is None:
+            data = Path(args.data_dir) if args.data_dir else None
+            info = LocalS3(data_dir=data).start(detach=True)
+            save_state(info, state)
+        _print_env(info.env())
+    elif args.action == "env":
+        if info is None:
+            raise UsageError("local-s3", "no server running; run: s3ferry local-s3 start")
+        _print_env(info.env())
+    else:
+        if info is not None:
+            stop_server(info)
+        state.unlink(missing_ok=True)
+    return ExitCode.OK
+
+
+def _print_env(env: dict[str, str]) -> None:
+    for name, value in env.items():
+        print(f"export {name}={value}")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """The quick start: embedded S3, sample tree, upload, download back, byte-for-byte check."""
+    from s3ferry.cli.demo import run
+
+    with tempfile.TemporaryDirectory(prefix="s3ferry-demo-") as work:
+        return run(Path(work), args.files, lambda: _renderer(args, stdout_is_data=False))

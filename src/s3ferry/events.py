@@ -1,0 +1,90 @@
+"""Typed events: how the library reports progress. The library never prints.
+
+A sink is any callable taking one event. Events are emitted from worker
+threads, so a sink must be thread-safe and must not block for long (a
+renderer records state under a lock and draws at its own pace).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of all events."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobStarted(Event):
+    kind: str
+    source: str
+    destination: str
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectQueued(Event):
+    """The lister found an object to transfer (totals grow as the walk goes)."""
+
+    key: str
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListingFinished(Event):
+    """The lister is done: the totals are final from here on."""
+
+    objects: int
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class BytesTransferred(Event):
+    """Part of a large object moved (small objects report only when done)."""
+
+    key: str
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectDone(Event):
+    """One object moved and verified.
+
+    ``verified_by`` names the check that passed: ``crc32c`` (server-side or
+    composite checksum), ``md5`` (ETag), ``sha256`` or ``size`` (no checksum
+    was available from the store). ``in_parts`` is True when the object's
+    bytes were already reported by :class:`BytesTransferred` events.
+    """
+
+    key: str
+    path: str
+    size_bytes: int
+    verified_by: str
+    seconds: float
+    in_parts: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSkipped(Event):
+    key: str
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectFailed(Event):
+    """One object could not be moved; ``reason`` is the error class name."""
+
+    key: str
+    path: str
+    reason: str
+    message: str
+
+
+class EventSink(Protocol):
+    def __call__(self, event: Event) -> None: ...
+
+
+def discard(event: Event) -> None:
+    """A sink that ignores everything."""

@@ -1,0 +1,1 @@
+"""The verbs: each composes listing, transfer and reporting and returns a JobReport."""

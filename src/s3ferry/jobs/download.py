@@ -1,0 +1,200 @@
+"""``download``: one object, every object under a prefix, or one object to a stream.
+
+The local path of each object is the key minus the prefix, under the target
+directory; keys that would escape it are reported and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from s3ferry.config import StoreConfig, TransferConfig, resolve
+from s3ferry.errors import LocalIOError, S3ferryError, UsageError
+from s3ferry.events import EventSink, JobStarted, discard
+from s3ferry.jobs.lanes import drive
+from s3ferry.jobs.report import JobReport
+from s3ferry.locations import parse_s3_url, path_for
+from s3ferry.storage.s3 import ObjectInfo, S3Store
+from s3ferry.transfer.buffers import BufferPool, ByteBudget
+from s3ferry.transfer.download import (
+    DownloadItem,
+    LargeFileDownloader,
+    download_small,
+    stream_object,
+)
+from s3ferry.transfer.recorder import Recorder
+
+# Large objects downloaded at once; each already fetches its ranges in
+# parallel, two keep the workers busy across the tail of each object.
+LARGE_OBJECTS_AT_ONCE = 2
+
+
+def download(
+    source: str,
+    destination: str | os.PathLike[str],
+    *,
+    transfer: TransferConfig | None = None,
+    store: StoreConfig | None = None,
+    sink: EventSink = discard,
+) -> JobReport:
+    """Download ``source`` (``s3://bucket/key`` or ``s3://bucket/prefix/``) to ``destination``.
+
+    A URL ending in ``/`` (or a bucket root) is a prefix; otherwise it is the
+    object of that key if it exists, else the prefix ``key/``.
+
+    Raises:
+        UsageError: malformed URL, or the destination is a file where a directory is needed.
+        NotFoundError / AccessDeniedError: the bucket or object is missing or refuses us.
+    """
+    url = parse_s3_url(source)
+    cfg = resolve(transfer or TransferConfig())
+    s3 = _open_store(url.bucket, cfg, store)
+    dest = Path(destination)
+    single = None if url.is_prefix else s3.head(url.key)
+    recorder = Recorder(sink)
+    sink(JobStarted("download", str(url), str(dest)))
+    started = time.monotonic()
+    if single is not None:
+        target = _single_target(dest, url.key, str(destination))
+        items: Iterator[DownloadItem] = iter(
+            [DownloadItem(single.key, str(target), single.size_bytes)]
+        )
+    else:
+        _ensure_dir(dest)
+        prefix = url.as_prefix()
+        items = _listed_items(s3.list(prefix), dest, prefix, recorder)
+    _run(s3, cfg, _announced(items, recorder, cfg), recorder)
+    return JobReport.from_tally(
+        "download", str(url), str(dest), recorder.tally, time.monotonic() - started
+    )
+
+
+def download_to_stream(
+    source: str,
+    stream: BinaryIO,
+    *,
+    transfer: TransferConfig | None = None,
+    store: StoreConfig | None = None,
+    sink: EventSink = discard,
+) -> JobReport:
+    """Write one object to ``stream`` in order (parallel ranges, bounded by the buffer pool).
+
+    The stream cannot be taken back: a checksum mismatch is reported after
+    the bytes were written, and the report says the object failed.
+    """
+    url = parse_s3_url(source)
+    if url.is_prefix:
+        raise UsageError(str(url), "writing to a stream needs one object, not a prefix")
+    cfg = resolve(transfer or TransferConfig())
+    s3 = _open_store(url.bucket, cfg, store)
+    info = s3.head(url.key)
+    if info is None:
+        raise UsageError(str(url), "no such key")
+    recorder = Recorder(sink)
+    sink(JobStarted("download", str(url), "-"))
+    started = time.monotonic()
+    assert cfg.large_file_buffers is not None
+    stream_object(s3, cfg, BufferPool(cfg.large_file_buffers), info, stream, recorder)
+    return JobReport.from_tally(
+        "download", str(url), "-", recorder.tally, time.monotonic() - started
+    )
+
+
+def _open_store(bucket: str, cfg: TransferConfig, store: StoreConfig | None) -> S3Store:
+    assert cfg.small_file_workers is not None and cfg.large_file_workers is not None
+    s3 = S3Store(
+        bucket,
+        store or StoreConfig(),
+        max_connections=cfg.small_file_workers + cfg.large_file_workers,
+    )
+    s3.check_bucket()
+    return s3
+
+
+def _single_target(dest: Path, key: str, as_typed: str) -> Path:
+    name = key.rsplit("/", 1)[-1]
+    if dest.is_dir() or as_typed.endswith(("/", os.sep)):
+        _ensure_dir(dest)
+        return dest / name
+    if not dest.parent.is_dir():
+        raise UsageError(str(dest.parent), "no such directory")
+    return dest
+
+
+def _ensure_dir(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise UsageError(str(path), "exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(str(path), f"cannot create directory: {e.strerror}") from e
+
+
+def _listed_items(
+    listing: Iterator[ObjectInfo], root: Path, prefix: str, recorder: Recorder
+) -> Iterator[DownloadItem]:
+    made: set[str] = set()
+    for info in listing:
+        if info.key.endswith("/") and info.size_bytes == 0:
+            recorder.skipped(info.key, "", "directory marker")
+            continue
+        try:
+            path = path_for(root, prefix, info.key)
+            _make_parent(str(path.parent), made)
+        except S3ferryError as e:
+            recorder.failed(info.key, "", e)
+            continue
+        yield DownloadItem(info.key, str(path), info.size_bytes)
+
+
+def _make_parent(parent: str, made: set[str]) -> None:
+    """Create a parent directory once; ``made`` keeps only the last few (bounded)."""
+    if parent in made:
+        return
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as e:
+        raise LocalIOError(parent, f"cannot create directory: {e.strerror}") from e
+    if len(made) > 1024:
+        made.clear()
+    made.add(parent)
+
+
+def _announced(
+    items: Iterator[DownloadItem], recorder: Recorder, cfg: TransferConfig
+) -> Iterator[tuple[bool, DownloadItem]]:
+    threshold = cfg.multipart_threshold_bytes or 0
+    for item in items:
+        recorder.queued(item.key, item.size_bytes)
+        yield item.size_bytes >= threshold, item
+    recorder.listing_finished()
+
+
+def _run(
+    s3: S3Store, cfg: TransferConfig, items: Iterator[tuple[bool, DownloadItem]], recorder: Recorder
+) -> None:
+    large = LargeFileDownloader(s3, cfg, recorder)
+
+    async def main() -> None:
+        budget = ByteBudget(cfg.small_lane_bytes or 0)
+
+        async def small(item: DownloadItem) -> None:
+            await download_small(s3, item, budget, recorder)
+
+        await drive(
+            items,
+            small,
+            large.download,
+            cfg.small_file_workers or 1,
+            large_threads=LARGE_OBJECTS_AT_ONCE,
+        )
+
+    try:
+        asyncio.run(main())
+    finally:
+        large.close()

@@ -1,0 +1,48 @@
+"""The result of a job, built from the recorder's tally when the job ends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from s3ferry.transfer.recorder import Failure, Tally
+
+
+@dataclass(frozen=True, slots=True)
+class JobReport:
+    """What a job did. ``objects_done`` counts only verified objects."""
+
+    kind: str
+    source: str
+    destination: str
+    objects_done: int
+    bytes_done: int
+    objects_skipped: int
+    objects_failed: int
+    seconds: float
+    verified_by: dict[str, int]
+    failures_by_reason: dict[str, int]
+    skipped_by_reason: dict[str, int]
+    failures: tuple[Failure, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.objects_failed == 0
+
+    @classmethod
+    def from_tally(
+        cls, kind: str, source: str, destination: str, tally: Tally, seconds: float
+    ) -> JobReport:
+        return cls(
+            kind=kind,
+            source=source,
+            destination=destination,
+            objects_done=tally.done_objects,
+            bytes_done=tally.done_bytes,
+            objects_skipped=tally.skipped_objects,
+            objects_failed=tally.failed_objects,
+            seconds=seconds,
+            verified_by=dict(tally.verified_by),
+            failures_by_reason=dict(tally.failures_by_reason),
+            skipped_by_reason=dict(tally.skipped_by_reason),
+            failures=tuple(tally.failures),
+        )

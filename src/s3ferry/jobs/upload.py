@@ -1,0 +1,149 @@
+"""``upload``: a local file, tree or stream into a bucket.
+
+Keys are the destination prefix plus the path relative to the source
+directory (the directory's contents go under the prefix, as with
+``aws s3 cp --recursive``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from s3ferry.config import StoreConfig, TransferConfig, resolve
+from s3ferry.errors import LocalIOError, S3ferryError, UsageError
+from s3ferry.events import EventSink, JobStarted, discard
+from s3ferry.jobs.lanes import drive
+from s3ferry.jobs.report import JobReport
+from s3ferry.listing.local import LocalEntry, walk
+from s3ferry.locations import S3Url, key_for, parse_s3_url
+from s3ferry.storage.s3 import S3Store
+from s3ferry.transfer.buffers import BufferPool, ByteBudget
+from s3ferry.transfer.recorder import Recorder
+from s3ferry.transfer.upload import LargeFileUploader, UploadItem, upload_small, upload_stream
+
+
+def upload(
+    source: str | os.PathLike[str],
+    destination: str,
+    *,
+    transfer: TransferConfig | None = None,
+    store: StoreConfig | None = None,
+    sink: EventSink = discard,
+) -> JobReport:
+    """Upload a file or a directory tree to ``destination`` (``s3://bucket/prefix``).
+
+    Returns when every object is verified or has failed; per-object failures
+    are in the report, not raised.
+
+    Raises:
+        UsageError: the source does not exist or the URL is malformed.
+        NotFoundError / AccessDeniedError: the bucket is missing or refuses us.
+    """
+    url = parse_s3_url(destination)
+    src = Path(source)
+    if not src.exists():
+        raise UsageError(str(src), "no such file or directory")
+    cfg = resolve(transfer or TransferConfig())
+    s3 = _open_store(url, cfg, store)
+    recorder = Recorder(sink)
+    sink(JobStarted("upload", str(src), str(url)))
+    started = time.monotonic()
+    if src.is_dir():
+        prefix = url.as_prefix()
+        items = _walk_items(str(src), prefix, recorder)
+    else:
+        key = url.key + src.name if url.is_prefix else url.key
+        st = src.stat()
+        items = iter([UploadItem(str(src), key, st.st_size, st.st_mtime_ns)])
+    _run(s3, cfg, _announced(items, cfg, recorder), recorder)
+    tally = recorder.tally
+    return JobReport.from_tally("upload", str(src), str(url), tally, time.monotonic() - started)
+
+
+def upload_from_stream(
+    stream: BinaryIO,
+    destination: str,
+    *,
+    transfer: TransferConfig | None = None,
+    store: StoreConfig | None = None,
+    sink: EventSink = discard,
+) -> JobReport:
+    """Upload everything read from ``stream`` (e.g. stdin) to one object."""
+    url = parse_s3_url(destination)
+    if url.is_prefix:
+        raise UsageError(str(url), "uploading a stream needs a full key, not a prefix")
+    cfg = resolve(transfer or TransferConfig())
+    s3 = _open_store(url, cfg, store)
+    recorder = Recorder(sink)
+    sink(JobStarted("upload", "-", str(url)))
+    started = time.monotonic()
+    assert cfg.large_file_buffers is not None
+    upload_stream(s3, cfg, BufferPool(cfg.large_file_buffers), stream, url.key, recorder)
+    return JobReport.from_tally("upload", "-", str(url), recorder.tally, time.monotonic() - started)
+
+
+def _open_store(url: S3Url, cfg: TransferConfig, store: StoreConfig | None) -> S3Store:
+    assert cfg.small_file_workers is not None and cfg.large_file_workers is not None
+    s3 = S3Store(
+        url.bucket,
+        store or StoreConfig(),
+        max_connections=cfg.small_file_workers + cfg.large_file_workers,
+    )
+    s3.check_bucket()
+    return s3
+
+
+def _walk_items(root: str, prefix: str, recorder: Recorder) -> Iterator[UploadItem]:
+    for entry in walk(root):
+        if not isinstance(entry, LocalEntry):
+            if entry.reason.startswith("cannot"):
+                recorder.failed(
+                    prefix + entry.relative, entry.path, LocalIOError(entry.path, entry.reason)
+                )
+            else:
+                recorder.skipped(prefix + entry.relative, entry.path, entry.reason)
+            continue
+        try:
+            key = key_for(prefix, entry.relative)
+        except S3ferryError as e:
+            recorder.failed(prefix + entry.relative, entry.path, e)
+            continue
+        yield UploadItem(entry.path, key, entry.size_bytes, entry.mtime_ns)
+
+
+def _announced(
+    items: Iterator[UploadItem], cfg: TransferConfig, recorder: Recorder
+) -> Iterator[tuple[bool, UploadItem]]:
+    """Route each item to its lane by size and emit the listing events."""
+    threshold = cfg.multipart_threshold_bytes or 0
+    for item in items:
+        recorder.queued(item.key, item.size_bytes)
+        yield item.size_bytes >= threshold, item
+    recorder.listing_finished()
+
+
+def _run(
+    s3: S3Store, cfg: TransferConfig, items: Iterator[tuple[bool, UploadItem]], recorder: Recorder
+) -> None:
+    assert cfg.small_lane_bytes is not None and cfg.large_file_buffers is not None
+    assert cfg.small_file_workers is not None
+    large = LargeFileUploader(s3, cfg, BufferPool(cfg.large_file_buffers), recorder)
+
+    async def main() -> None:
+        budget = ByteBudget(cfg.small_lane_bytes or 0)
+
+        async def small(item: UploadItem) -> None:
+            await upload_small(s3, item, budget, recorder)
+
+        # One large-file thread: one sequential disk reader (MISSION section 2).
+        await drive(items, small, large.upload, cfg.small_file_workers or 1, large_threads=1)
+
+    try:
+        asyncio.run(main())
+    finally:
+        large.close()

@@ -1,0 +1,80 @@
+"""Walk a local tree in S3 key order (UTF-8 bytes of the ``/``-joined path), streaming.
+
+S3 lists ``a-b`` before ``a/b`` (``-`` is 0x2D, ``/`` is 0x2F), so a directory
+sorts as its name followed by ``/``. Memory holds one directory listing per
+level of depth, never the whole tree.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class LocalEntry:
+    """A regular file found by the walk; ``relative`` is ``/``-separated."""
+
+    path: str
+    relative: str
+    size_bytes: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class WalkProblem:
+    """Something the walk could not take: an unreadable directory, a special file, a symlink."""
+
+    path: str
+    relative: str
+    reason: str
+
+
+def _sort_key(entry: os.DirEntry[str]) -> bytes:
+    name = os.fsencode(entry.name)
+    try:
+        is_dir = entry.is_dir(follow_symlinks=False)
+    except OSError:
+        is_dir = False
+    return name + b"/" if is_dir else name
+
+
+def walk(root: str) -> Iterator[LocalEntry | WalkProblem]:
+    """Yield every regular file under ``root`` in key order, and problems as they are met.
+
+    Symlinks are not followed (reported as problems); empty directories are
+    reported so callers can say they were skipped.
+    """
+    yield from _walk_dir(root, "")
+
+
+def _walk_dir(path: str, relative: str) -> Iterator[LocalEntry | WalkProblem]:
+    try:
+        with os.scandir(path) as it:
+            entries = sorted(it, key=_sort_key)
+    except OSError as e:
+        yield WalkProblem(path, relative, f"cannot read directory: {e.strerror}")
+        return
+    if not entries and relative:
+        yield WalkProblem(path, relative, "empty directory")
+    for entry in entries:
+        rel = relative + entry.name
+        yield from _walk_entry(entry, rel)
+
+
+def _walk_entry(entry: os.DirEntry[str], rel: str) -> Iterator[LocalEntry | WalkProblem]:
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError as e:
+        yield WalkProblem(entry.path, rel, f"cannot stat: {e.strerror}")
+        return
+    if stat.S_ISDIR(st.st_mode):
+        yield from _walk_dir(entry.path, rel + "/")
+    elif stat.S_ISREG(st.st_mode):
+        yield LocalEntry(entry.path, rel, st.st_size, st.st_mtime_ns)
+    elif stat.S_ISLNK(st.st_mode):
+        yield WalkProblem(entry.path, rel, "symbolic link (not followed)")
+    else:
+        yield WalkProblem(entry.path, rel, "not a regular file")

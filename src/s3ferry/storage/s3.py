@@ -1,0 +1,368 @@
+"""The S3 store: every request s3ferry makes to a bucket goes through :class:`S3Store`.
+
+Bulk PUT and GET of objects go through obstore (Rust; ~0.3 ms of client CPU
+per request, 4-5x less than botocore); listing, HEAD and multipart control go
+through botocore, as do keys that obstore's path model would rewrite (empty
+or dot segments, a trailing ``/``, a backslash). botocore and obstore errors
+are translated into :mod:`s3ferry.errors` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from s3ferry.config import StoreConfig
+from s3ferry.errors import (
+    AccessDeniedError,
+    IntegrityError,
+    NotFoundError,
+    S3ferryError,
+    StoreError,
+    TransientError,
+)
+from s3ferry.storage.clients import make_clients
+
+# Bytes handed to a range consumer at a time: big enough to keep per-chunk
+# Python overhead negligible, small enough to bound memory per stream.
+RANGE_CHUNK_BYTES = 1024 * 1024
+
+_UNSAFE_FOR_OBSTORE = re.compile(r"(^|/)\.{0,2}(/|$)|\\")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What the store says about one object. ``etag`` has no quotes."""
+
+    key: str
+    size_bytes: int
+    etag: str
+    last_modified: datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    checksum_crc32c: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedPart:
+    number: int
+    etag: str
+    crc32c: int
+
+
+def crc32c_b64(value: int) -> str:
+    """The base64 of a CRC32C as S3 headers carry it (4 bytes, big-endian)."""
+    return base64.b64encode(value.to_bytes(4, "big")).decode()
+
+
+class S3Store:
+    """One bucket behind one endpoint and one set of credentials."""
+
+    def __init__(self, bucket: str, config: StoreConfig, max_connections: int = 64) -> None:
+        self.bucket = bucket
+        with translated(f"s3://{bucket}"):
+            clients = make_clients(bucket, config, max_connections)
+        self._boto = clients.botocore
+        self._obs = clients.obstore
+        self.endpoint_url = clients.endpoint_url
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def check_bucket(self) -> None:
+        """Raise unless the bucket exists and these credentials may use it."""
+        with translated(f"s3://{self.bucket}", bucket_level=True):
+            self._boto.head_bucket(Bucket=self.bucket)
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """The object's size, ETag, metadata and stored CRC32C; ``None`` if it does not exist."""
+        try:
+            with translated(self.url(key)):
+                r = self._boto.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        except NotFoundError:
+            return None
+        return ObjectInfo(
+            key=key,
+            size_bytes=r["ContentLength"],
+            etag=r["ETag"].strip('"'),
+            last_modified=r.get("LastModified"),
+            metadata=r.get("Metadata", {}),
+            checksum_crc32c=r.get("ChecksumCRC32C"),
+        )
+
+    def part_size_of(self, key: str) -> int | None:
+        """Size of part 1 of a multipart object (``None`` for single-part objects)."""
+        with translated(self.url(key)):
+            r = self._boto.head_object(Bucket=self.bucket, Key=key, PartNumber=1)
+        return int(r["ContentLength"]) if r.get("PartsCount", 1) > 1 else None
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in S3 key order (UTF-8 bytes)."""
+        paginator = self._boto.get_paginator("list_objects_v2")
+        with translated(f"s3://{self.bucket}/{prefix}", bucket_level=True):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for o in page.get("Contents", ()):
+                    yield ObjectInfo(
+                        key=o["Key"],
+                        size_bytes=o["Size"],
+                        etag=o.get("ETag", "").strip('"'),
+                        last_modified=o.get("LastModified"),
+                    )
+
+    async def put_small(self, key: str, data: bytes, metadata: Mapping[str, str]) -> str:
+        """PUT one object in one request; the server verifies its SHA-256. Returns the ETag."""
+        if _UNSAFE_FOR_OBSTORE.search(key):
+            return self.put_object(key, data, metadata)
+        import obstore
+
+        with translated(self.url(key)):
+            result = await obstore.put_async(
+                self._obs, key, data, attributes=dict(metadata), use_multipart=False
+            )
+        return str(result["e_tag"] or "").strip('"')
+
+    def put_object(self, key: str, data: bytes, metadata: Mapping[str, str]) -> str:
+        """PUT one object with botocore; the server verifies its CRC32C. Returns the ETag."""
+        import crc32c
+
+        with translated(self.url(key)):
+            r = self._boto.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ChecksumCRC32C=crc32c_b64(crc32c.crc32c(data)),
+                **_headers(metadata),
+            )
+        return str(r["ETag"]).strip('"')
+
+    async def get_small(self, key: str) -> tuple[Any, ObjectInfo]:
+        """GET one whole object: its bytes (a buffer) and what the response said about it."""
+        if _UNSAFE_FOR_OBSTORE.search(key):
+            return self._get_boto(key)
+        import obstore
+
+        with translated(self.url(key)):
+            result = await obstore.get_async(self._obs, key)
+            data = await result.bytes_async()
+        meta = result.meta
+        attrs = {k: v for k, v in result.attributes.items() if k.startswith("s3ferry-")}
+        info = ObjectInfo(
+            key=key,
+            size_bytes=meta["size"],
+            etag=(meta["e_tag"] or "").strip('"'),
+            last_modified=meta["last_modified"],
+            metadata=attrs,
+        )
+        return data, info
+
+    def _get_boto(self, key: str) -> tuple[bytes, ObjectInfo]:
+        with translated(self.url(key)):
+            r = self._boto.get_object(Bucket=self.bucket, Key=key)
+            data = r["Body"].read()
+        return data, ObjectInfo(
+            key=key,
+            size_bytes=r["ContentLength"],
+            etag=r["ETag"].strip('"'),
+            metadata=r.get("Metadata", {}),
+        )
+
+    def create_multipart(self, key: str, metadata: Mapping[str, str]) -> str:
+        """Start a multipart upload whose parts carry CRC32C checksums; returns its id."""
+        with translated(self.url(key)):
+            r = self._boto.create_multipart_upload(
+                Bucket=self.bucket, Key=key, ChecksumAlgorithm="CRC32C", **_headers(metadata)
+            )
+        return str(r["UploadId"])
+
+    def upload_part(
+        self, key: str, upload_id: str, number: int, body: bytes | bytearray, crc32c: int
+    ) -> str:
+        """Send one part; the server refuses it unless its CRC32C matches. Returns the ETag."""
+        with translated(f"{self.url(key)} part {number}"):
+            r = self._boto.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=body,
+                ChecksumCRC32C=crc32c_b64(crc32c),
+            )
+        return str(r["ETag"])
+
+    def complete_multipart(
+        self, key: str, upload_id: str, parts: Sequence[CompletedPart]
+    ) -> ObjectInfo:
+        """Complete the upload; the store checks every part's checksum again."""
+        doc = {
+            "Parts": [
+                {"PartNumber": p.number, "ETag": p.etag, "ChecksumCRC32C": crc32c_b64(p.crc32c)}
+                for p in parts
+            ]
+        }
+        with translated(self.url(key)):
+            r = self._boto.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload=doc
+            )
+        return ObjectInfo(
+            key=key,
+            size_bytes=-1,
+            etag=str(r.get("ETag", "")).strip('"'),
+            checksum_crc32c=r.get("ChecksumCRC32C"),
+        )
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        with translated(self.url(key)):
+            self._boto.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+    def read_range(
+        self, key: str, start: int, end: int, consume: Callable[[memoryview, int], None]
+    ) -> None:
+        """Stream bytes ``start`` (inclusive) to ``end`` (exclusive) of ``key`` into ``consume``.
+
+        ``consume(chunk, offset)`` is called with consecutive chunks of at most
+        ~1 MiB; ``offset`` is the chunk's position in the object.
+
+        Raises:
+            IntegrityError: the store returned fewer or more bytes than asked for.
+        """
+        if _UNSAFE_FOR_OBSTORE.search(key):
+            return self._read_range_boto(key, start, end, consume)
+        import obstore
+
+        offset = start
+        with translated(self.url(key)):
+            result = obstore.get(self._obs, key, options={"range": (start, end)})
+            for chunk in result.stream(min_chunk_size=RANGE_CHUNK_BYTES):
+                view = memoryview(chunk)
+                consume(view, offset)
+                offset += len(view)
+        _check_length(self.url(key), offset - start, end - start)
+
+    def _read_range_boto(
+        self, key: str, start: int, end: int, consume: Callable[[memoryview, int], None]
+    ) -> None:
+        offset = start
+        with translated(self.url(key)):
+            body = self._boto.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}"
+            )["Body"]
+            for chunk in body.iter_chunks(RANGE_CHUNK_BYTES):
+                consume(memoryview(chunk), offset)
+                offset += len(chunk)
+        _check_length(self.url(key), offset - start, end - start)
+
+
+def _headers(metadata: Mapping[str, str]) -> dict[str, Any]:
+    """botocore arguments for obstore-style attributes: Content-Type apart, the rest metadata."""
+    meta = {k: v for k, v in metadata.items() if k != "Content-Type"}
+    extra: dict[str, Any] = {"Metadata": meta}
+    if "Content-Type" in metadata:
+        extra["ContentType"] = metadata["Content-Type"]
+    return extra
+
+
+def _check_length(subject: str, got: int, wanted: int) -> None:
+    if got != wanted:
+        raise IntegrityError(subject, f"store returned {got} bytes, expected {wanted}")
+
+
+_NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound", "NoSuchUpload"}
+_DENIED = {
+    "403",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "Forbidden",
+    "ExpiredToken",
+    "InvalidToken",
+}
+_TRANSIENT = {
+    "500",
+    "502",
+    "503",
+    "504",
+    "SlowDown",
+    "InternalError",
+    "RequestTimeout",
+    "ServiceUnavailable",
+    "RequestLimitExceeded",
+    "Throttling",
+}
+
+
+@contextmanager
+def translated(subject: str, bucket_level: bool = False) -> Iterator[None]:
+    """Translate botocore and obstore errors raised inside the block into our tree."""
+    try:
+        yield
+    except S3ferryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - classified below, re-raised if unknown
+        raise _translate(e, subject, bucket_level) from e
+
+
+def _translate(e: Exception, subject: str, bucket_level: bool) -> Exception:
+    code = _botocore_code(e)
+    if code is not None:
+        return _by_code(code, str(e), subject, bucket_level)
+    module = type(e).__module__
+    if module.startswith("obstore"):
+        return _from_obstore(e, subject)
+    if module.startswith(("botocore", "urllib3")):
+        return TransientError(subject, _one_line(str(e)))
+    if isinstance(e, FileNotFoundError):  # obstore raises the builtin for 404
+        return NotFoundError(subject, "no such key")
+    return e
+
+
+def _botocore_code(e: Exception) -> str | None:
+    response = getattr(e, "response", None)
+    if not isinstance(response, dict):
+        return None
+    return str(
+        response.get("Error", {}).get("Code")
+        or response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
+    )
+
+
+def _by_code(code: str, text: str, subject: str, bucket_level: bool) -> Exception:
+    if code in _NOT_FOUND:
+        what = "bucket does not exist" if bucket_level or code == "NoSuchBucket" else "no such key"
+        return NotFoundError(subject, what)
+    if code in _DENIED:
+        hint = (
+            "wrong credentials"
+            if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch")
+            else "access denied"
+        )
+        return AccessDeniedError(subject, f"{hint} ({code})")
+    if code in _TRANSIENT:
+        return TransientError(subject, f"{code}: {_one_line(text)}")
+    if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
+        return IntegrityError(subject, f"store rejected the checksum ({code})")
+    return StoreError(subject, _one_line(text))
+
+
+def _from_obstore(e: Exception, subject: str) -> Exception:
+    name = type(e).__name__
+    text = _one_line(str(e))
+    if isinstance(e, FileNotFoundError) or name == "NotFoundError":
+        what = "bucket does not exist" if "NoSuchBucket" in str(e) else "no such key"
+        return NotFoundError(subject, what)
+    if name in ("PermissionDeniedError", "UnauthenticatedError"):
+        return AccessDeniedError(subject, "access denied or wrong credentials")
+    # obstore's generic error carries the HTTP status only in its text.
+    if re.search(r"status code: 5\d\d|connection|timed out|error sending request", str(e), re.I):
+        return TransientError(subject, text)
+    if "BadDigest" in str(e) or "Checksum" in str(e):
+        return IntegrityError(subject, f"store rejected the checksum: {text}")
+    return StoreError(subject, text)
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -1,0 +1,1 @@
+"""How one object moves: buffer pool, upload and download lanes, checksums."""

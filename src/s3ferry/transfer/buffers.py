@@ -1,0 +1,68 @@
+"""The buffer pool and the byte budget: the two things that bound a transfer's memory.
+
+A large file is read by one sequential reader into buffers taken from a
+:class:`BufferPool`; a buffer returns to the pool when its part has been
+sent. Small files wait in a :class:`ByteBudget` until their bytes fit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+
+class BufferPool:
+    """At most ``count`` reusable buffers; :meth:`acquire` blocks while all are in use.
+
+    Buffers are allocated on first use and keep the largest size asked of
+    them, so the pool holds at most ``count x largest part size`` bytes.
+    """
+
+    def __init__(self, count: int) -> None:
+        if count < 1:
+            raise ValueError("a buffer pool needs at least one buffer")
+        self._free: list[bytearray] = []
+        self._slots = threading.Semaphore(count)
+        self._lock = threading.Lock()
+        self.count = count
+
+    def acquire(self, size: int) -> bytearray:
+        """A buffer of at least ``size`` bytes (blocks until one is free)."""
+        self._slots.acquire()
+        with self._lock:
+            buf = self._free.pop() if self._free else bytearray()
+        if len(buf) < size:
+            buf.extend(bytes(size - len(buf)))
+        return buf
+
+    def release(self, buf: bytearray) -> None:
+        with self._lock:
+            self._free.append(buf)
+        self._slots.release()
+
+    def held_bytes(self) -> int:
+        """Bytes allocated in free buffers (for tests of the bound)."""
+        with self._lock:
+            return sum(len(b) for b in self._free)
+
+
+class ByteBudget:
+    """An asyncio budget of bytes in flight; an item larger than the budget takes all of it."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit_bytes = limit_bytes
+        self._used = 0
+        self._changed = asyncio.Condition()
+
+    async def acquire(self, size: int) -> int:
+        """Wait until ``size`` bytes fit; returns the amount taken (pass it to :meth:`release`)."""
+        take = min(size, self.limit_bytes)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._used + take <= self.limit_bytes)
+            self._used += take
+        return take
+
+    async def release(self, taken: int) -> None:
+        async with self._changed:
+            self._used -= taken
+            self._changed.notify_all()

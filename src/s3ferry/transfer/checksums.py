@@ -1,0 +1,98 @@
+"""Checksums computed while bytes move, and the one function that decides "verified".
+
+Order of preference when verifying a download (cheapest first, all exact):
+
+1. ``crc32c``: the s3ferry metadata (single PUT) or the store's CRC32C,
+   full-object or composite (``<b64>-N``: the CRC32C of the parts' CRC32Cs);
+2. ``md5``: an ETag that is a plain MD5, or the multipart form
+   ``<md5 of the parts' MD5s>-N`` when the part size is known;
+3. ``size``: nothing else is available (e.g. SSE-KMS objects from other tools).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import crc32c as _crc32c
+
+META_MTIME_NS = "s3ferry-mtime-ns"
+META_SIZE = "s3ferry-size"
+META_CRC32C = "s3ferry-crc32c"
+META_PART_SIZE = "s3ferry-part-size"
+
+_PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
+_MULTIPART_MD5 = re.compile(r"^[0-9a-f]{32}-\d+$")
+
+
+def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
+    """CRC32C of ``data``, continuing from ``value``."""
+    return int(_crc32c.crc32c(data, value))
+
+
+def b64_crc(value: int) -> str:
+    return base64.b64encode(value.to_bytes(4, "big")).decode()
+
+
+def composite_crc32c(part_crcs: Sequence[int]) -> str:
+    """S3's composite checksum of a multipart object: ``b64(crc32c(crc1..crcN))-N``."""
+    joined = b"".join(c.to_bytes(4, "big") for c in part_crcs)
+    return f"{b64_crc(crc32c(joined))}-{len(part_crcs)}"
+
+
+def multipart_etag(part_md5s: Sequence[bytes]) -> str:
+    """The ETag S3 gives a multipart object: ``hex(md5(md5_1..md5_N))-N``."""
+    return f"{hashlib.md5(b''.join(part_md5s)).hexdigest()}-{len(part_md5s)}"
+
+
+def is_plain_md5(etag: str) -> bool:
+    return _PLAIN_MD5.match(etag) is not None
+
+
+def is_multipart_md5(etag: str) -> bool:
+    return _MULTIPART_MD5.match(etag) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What the store says the object's bytes hash to; the first set field wins."""
+
+    crc32c_b64: str | None = None
+    md5_etag: str | None = None
+
+    @property
+    def method(self) -> str:
+        if self.crc32c_b64 is not None:
+            return "crc32c"
+        return "md5" if self.md5_etag is not None else "size"
+
+
+@dataclass(frozen=True, slots=True)
+class Computed:
+    """What the bytes received hash to, per part (one part for a single-range object)."""
+
+    part_crcs: Sequence[int]
+    part_md5s: Sequence[bytes]
+
+
+def mismatch(expected: Expected, computed: Computed) -> str | None:
+    """``None`` if the bytes match what was expected, else what differs (one line)."""
+    if expected.crc32c_b64 is not None:
+        crcs = computed.part_crcs
+        got = (
+            composite_crc32c(crcs)
+            if "-" in expected.crc32c_b64
+            else (b64_crc(crcs[0]) if len(crcs) == 1 else None)
+        )
+        if got != expected.crc32c_b64:
+            return f"CRC32C {got} != stored {expected.crc32c_b64}"
+        return None
+    if expected.md5_etag is not None:
+        md5s = computed.part_md5s
+        got = multipart_etag(md5s) if "-" in expected.md5_etag else md5s[0].hex()
+        if got != expected.md5_etag:
+            return f"MD5 {got} != ETag {expected.md5_etag}"
+    return None

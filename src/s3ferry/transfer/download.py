@@ -1,0 +1,346 @@
+"""Download lanes: small objects as single async GETs; large ones as parallel ranged GETs.
+
+Bytes go to a temporary file beside the target (``.<name>.s3ferry-<random>``)
+that is renamed over the target only once its checksum matched (see
+:mod:`s3ferry.transfer.checksums`); on any failure the temporary file is
+removed, so a target is either the old file or the complete new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from s3ferry.config import TransferConfig
+from s3ferry.errors import IntegrityError, LocalIOError, S3ferryError
+from s3ferry.storage.s3 import ObjectInfo, S3Store
+from s3ferry.transfer.buffers import BufferPool, ByteBudget
+from s3ferry.transfer.checksums import (
+    META_CRC32C,
+    META_MTIME_NS,
+    META_PART_SIZE,
+    Computed,
+    Expected,
+    b64_crc,
+    crc32c,
+    is_multipart_md5,
+    is_plain_md5,
+    mismatch,
+)
+from s3ferry.transfer.recorder import Recorder
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadItem:
+    """One object to download to ``path``."""
+
+    key: str
+    path: str
+    size_bytes: int
+
+
+def temp_path(path: str) -> str:
+    head, name = os.path.split(path)
+    return os.path.join(head, f".{name}.s3ferry-{secrets.token_hex(4)}")
+
+
+def commit(tmp: str, path: str, metadata: dict[str, str] | None) -> None:
+    """Rename a verified temp file over ``path``, giving it the source's mtime if recorded."""
+    mtime = (metadata or {}).get(META_MTIME_NS)
+    if mtime is not None and mtime.isdigit():
+        os.utime(tmp, ns=(int(mtime), int(mtime)))
+    os.replace(tmp, path)
+
+
+def expected_for(info: ObjectInfo) -> Expected:
+    """The strongest check the store's answer allows (see the module docstring of checksums)."""
+    ours = info.metadata.get(META_CRC32C)
+    if ours is not None and ours.isdigit():
+        return Expected(crc32c_b64=b64_crc(int(ours)))
+    if info.checksum_crc32c:
+        return Expected(crc32c_b64=info.checksum_crc32c)
+    if is_plain_md5(info.etag) or is_multipart_md5(info.etag):
+        return Expected(md5_etag=info.etag)
+    return Expected()
+
+
+def _verify_small(info: ObjectInfo, data: memoryview) -> str:
+    expected = expected_for(info)
+    if len(data) != info.size_bytes:
+        raise IntegrityError(
+            f"key {info.key}", f"got {len(data)} bytes, expected {info.size_bytes}"
+        )
+    if expected.md5_etag is not None and "-" in expected.md5_etag:
+        return "size"  # a multipart ETag below the threshold: part size unknown here
+    md5s = [hashlib.md5(data).digest()] if expected.method == "md5" else []
+    problem = mismatch(expected, Computed([crc32c(data)], md5s))
+    if problem:
+        raise IntegrityError(f"key {info.key}", problem)
+    return expected.method
+
+
+async def download_small(
+    store: S3Store, item: DownloadItem, budget: ByteBudget, recorder: Recorder
+) -> None:
+    """GET one small object into ``item.path``; the outcome goes to ``recorder``."""
+    taken = await budget.acquire(item.size_bytes)
+    started = time.monotonic()
+    try:
+        data, info = await store.get_small(item.key)
+        view = memoryview(data)
+        method = _verify_small(info, view)
+        tmp = temp_path(item.path)
+        try:
+            with open(tmp, "wb", buffering=0) as f:
+                f.write(view)
+            commit(tmp, item.path, dict(info.metadata))
+        except BaseException:
+            _remove(tmp)
+            raise
+        recorder.done(item.key, item.path, len(view), method, time.monotonic() - started)
+    except S3ferryError as e:
+        recorder.failed(item.key, item.path, e)
+    except OSError as e:
+        recorder.failed(item.key, item.path, LocalIOError(item.path, e.strerror or str(e)))
+    finally:
+        await budget.release(taken)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class _RangeHasher:
+    """Hashes one range as its chunks arrive, in order."""
+
+    def __init__(self, want_md5: bool) -> None:
+        self.crc = 0
+        self.md5 = hashlib.md5() if want_md5 else None
+
+    def update(self, chunk: memoryview) -> None:
+        self.crc = crc32c(chunk, self.crc)
+        if self.md5 is not None:
+            self.md5.update(chunk)
+
+
+class LargeFileDownloader:
+    """The large-object lane: ranges aligned to the upload's parts, fetched in parallel."""
+
+    def __init__(self, store: S3Store, config: TransferConfig, recorder: Recorder) -> None:
+        assert config.part_size_bytes is not None and config.large_file_workers is not None
+        self._store = store
+        self._part_size = config.part_size_bytes
+        self._recorder = recorder
+        self._ranges = ThreadPoolExecutor(
+            config.large_file_workers, thread_name_prefix="s3ferry-range"
+        )
+        # Bounds ranges queued ahead of the workers, so memory never grows with object size.
+        self._slots = threading.Semaphore(2 * config.large_file_workers)
+
+    def download(self, item: DownloadItem) -> None:
+        """Download one large object; returns when it is verified and renamed (or failed)."""
+        started = time.monotonic()
+        tmp = temp_path(item.path)
+        try:
+            info = self._store.head(item.key)
+            if info is None:
+                raise IntegrityError(self._store.url(item.key), "object vanished before download")
+            method = self._fetch_verified(info, tmp)
+            commit(tmp, item.path, dict(info.metadata))
+        except S3ferryError as e:
+            _remove(tmp)
+            self._recorder.failed(item.key, item.path, e)
+            return
+        except OSError as e:
+            _remove(tmp)
+            self._recorder.failed(item.key, item.path, LocalIOError(item.path, e.strerror or ""))
+            return
+        self._recorder.done(
+            item.key, item.path, info.size_bytes, method, time.monotonic() - started, in_parts=True
+        )
+
+    def _fetch_verified(self, info: ObjectInfo, tmp: str) -> str:
+        expected = expected_for(info)
+        part_size = aligned_part_size(self._store, info, expected, self._part_size)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.ftruncate(fd, info.size_bytes)
+            hashers = self._fetch_ranges(info, fd, part_size, expected.method == "md5")
+        finally:
+            os.close(fd)
+        computed = Computed(
+            [h.crc for h in hashers], [h.md5.digest() for h in hashers if h.md5 is not None]
+        )
+        whole = expected.method != "size" and "-" not in (
+            expected.crc32c_b64 or expected.md5_etag or ""
+        )
+        if whole and len(hashers) > 1:
+            computed = _hash_file(tmp, expected.method == "md5")
+        problem = mismatch(expected, computed)
+        if problem:
+            raise IntegrityError(self._store.url(info.key), problem)
+        return expected.method
+
+    def _fetch_ranges(
+        self, info: ObjectInfo, fd: int, part_size: int, want_md5: bool
+    ) -> list[_RangeHasher]:
+        hashers: list[_RangeHasher] = []
+        futures: list[Future[None]] = []
+        try:
+            for start in range(0, info.size_bytes, part_size):
+                end = min(start + part_size, info.size_bytes)
+                hasher = _RangeHasher(want_md5)
+                hashers.append(hasher)
+                self._slots.acquire()
+                futures.append(
+                    self._ranges.submit(self._fetch_one, info.key, start, end, fd, hasher)
+                )
+        finally:
+            for future in futures:
+                future.exception()
+        for future in futures:
+            future.result()
+        return hashers
+
+    def _fetch_one(self, key: str, start: int, end: int, fd: int, hasher: _RangeHasher) -> None:
+        try:
+            self._store.read_range(key, start, end, _writer(fd, hasher, self._recorder, key))
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        self._ranges.shutdown(wait=True)
+
+
+def aligned_part_size(store: S3Store, info: ObjectInfo, expected: Expected, default: int) -> int:
+    """Ranges equal the upload's parts when a composite checksum needs them to."""
+    recorded = info.metadata.get(META_PART_SIZE)
+    if recorded is not None and recorded.isdigit():
+        return int(recorded)
+    composite = expected.crc32c_b64 or expected.md5_etag or ""
+    if "-" in composite:
+        first = store.part_size_of(info.key)
+        if first:
+            return first
+    return default
+
+
+def _writer(
+    fd: int, hasher: _RangeHasher, recorder: Recorder, key: str
+) -> Callable[[memoryview, int], None]:
+    def write(chunk: memoryview, offset: int) -> None:
+        hasher.update(chunk)
+        written = 0
+        while written < len(chunk):
+            written += os.pwrite(fd, chunk[written:], offset + written)
+        recorder.progressed(key, len(chunk))
+
+    return write
+
+
+def _hash_file(path: str, want_md5: bool) -> Computed:
+    hasher = _RangeHasher(want_md5)
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(8 * 1024 * 1024):
+            hasher.update(memoryview(chunk))
+    return Computed([hasher.crc], [hasher.md5.digest()] if hasher.md5 else [])
+
+
+def stream_object(
+    store: S3Store,
+    config: TransferConfig,
+    pool: BufferPool,
+    info: ObjectInfo,
+    out: BinaryIO,
+    recorder: Recorder,
+) -> None:
+    """Write ``info``'s object to ``out`` in order; ranges are fetched ahead into the pool."""
+    assert config.part_size_bytes is not None and config.large_file_workers is not None
+    started = time.monotonic()
+    expected = expected_for(info)
+    want_md5 = expected.method == "md5"
+    part_size = aligned_part_size(store, info, expected, config.part_size_bytes)
+    ranges = [
+        (s, min(s + part_size, info.size_bytes)) for s in range(0, info.size_bytes, part_size)
+    ]
+    parts: list[_RangeHasher] = []
+    whole = _RangeHasher(want_md5)
+
+    def written(view: memoryview) -> None:
+        parts.append(_RangeHasher(want_md5))
+        parts[-1].update(view)
+        whole.update(view)
+        recorder.progressed(info.key, len(view))
+
+    try:
+        with ThreadPoolExecutor(config.large_file_workers) as fetchers:
+            _stream_in_order(store, info.key, ranges, pool, fetchers, out, written)
+        composite = "-" in (expected.crc32c_b64 or expected.md5_etag or "")
+        hashers = parts if composite else [whole]
+        problem = mismatch(
+            expected, Computed([h.crc for h in hashers], [h.md5.digest() for h in hashers if h.md5])
+        )
+        if problem:
+            raise IntegrityError(store.url(info.key), problem)
+    except S3ferryError as e:
+        recorder.failed(info.key, "-", e)
+        return
+    except OSError as e:
+        recorder.failed(info.key, "-", LocalIOError("-", e.strerror or str(e)))
+        return
+    recorder.done(
+        info.key, "-", info.size_bytes, expected.method, time.monotonic() - started, in_parts=True
+    )
+
+
+def _stream_in_order(
+    store: S3Store,
+    key: str,
+    ranges: list[tuple[int, int]],
+    pool: BufferPool,
+    fetchers: ThreadPoolExecutor,
+    out: BinaryIO,
+    written: Callable[[memoryview], None],
+) -> None:
+    pending: deque[tuple[Future[None], bytearray, int]] = deque()
+    todo = iter(ranges)
+    try:
+        while True:
+            while len(pending) < pool.count and (r := next(todo, None)) is not None:
+                buf = pool.acquire(r[1] - r[0])
+                pending.append((fetchers.submit(_fetch_into, store, key, r, buf), buf, r[1] - r[0]))
+            if not pending:
+                return
+            future, buf, size = pending.popleft()
+            try:
+                future.result()
+                view = memoryview(buf)[:size]
+                out.write(view)
+                written(view)
+            finally:
+                pool.release(buf)
+    finally:
+        for future, buf, _ in pending:
+            if not future.cancel():
+                future.exception()
+            pool.release(buf)
+
+
+def _fetch_into(store: S3Store, key: str, r: tuple[int, int], buf: bytearray) -> None:
+    view = memoryview(buf)
+
+    def put(chunk: memoryview, offset: int) -> None:
+        view[offset - r[0] : offset - r[0] + len(chunk)] = chunk
+
+    store.read_range(key, r[0], r[1], put)

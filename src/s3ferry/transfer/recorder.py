@@ -1,0 +1,100 @@
+"""Counts outcomes and emits the matching events; shared by every lane of a job (thread-safe)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+from s3ferry.errors import S3ferryError
+from s3ferry.events import (
+    BytesTransferred,
+    EventSink,
+    ListingFinished,
+    ObjectDone,
+    ObjectFailed,
+    ObjectQueued,
+    ObjectSkipped,
+)
+
+# Failures kept for the final report; the rest are only counted (and were
+# emitted as events), so memory does not grow with the number of failures.
+MAX_FAILURES_KEPT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    key: str
+    path: str
+    reason: str
+    message: str
+
+
+@dataclass(slots=True)
+class Tally:
+    """Running totals of one job."""
+
+    queued_objects: int = 0
+    queued_bytes: int = 0
+    done_objects: int = 0
+    done_bytes: int = 0
+    skipped_objects: int = 0
+    failed_objects: int = 0
+    verified_by: Counter[str] = field(default_factory=Counter)
+    failures_by_reason: Counter[str] = field(default_factory=Counter)
+    skipped_by_reason: Counter[str] = field(default_factory=Counter)
+    failures: list[Failure] = field(default_factory=list)
+
+
+class Recorder:
+    """The one place lanes report to."""
+
+    def __init__(self, sink: EventSink) -> None:
+        self._sink = sink
+        self._lock = threading.Lock()
+        self.tally = Tally()
+
+    def queued(self, key: str, size_bytes: int) -> None:
+        with self._lock:
+            self.tally.queued_objects += 1
+            self.tally.queued_bytes += size_bytes
+        self._sink(ObjectQueued(key, size_bytes))
+
+    def listing_finished(self) -> None:
+        with self._lock:
+            objects, size = self.tally.queued_objects, self.tally.queued_bytes
+        self._sink(ListingFinished(objects, size))
+
+    def progressed(self, key: str, size_bytes: int) -> None:
+        self._sink(BytesTransferred(key, size_bytes))
+
+    def done(
+        self,
+        key: str,
+        path: str,
+        size_bytes: int,
+        verified_by: str,
+        seconds: float,
+        in_parts: bool = False,
+    ) -> None:
+        with self._lock:
+            self.tally.done_objects += 1
+            self.tally.done_bytes += size_bytes
+            self.tally.verified_by[verified_by] += 1
+        self._sink(ObjectDone(key, path, size_bytes, verified_by, seconds, in_parts))
+
+    def skipped(self, key: str, path: str, reason: str) -> None:
+        with self._lock:
+            self.tally.skipped_objects += 1
+            self.tally.skipped_by_reason[reason] += 1
+        self._sink(ObjectSkipped(key, path, reason))
+
+    def failed(self, key: str, path: str, error: S3ferryError) -> None:
+        reason = type(error).__name__
+        failure = Failure(key, path, reason, str(error))
+        with self._lock:
+            self.tally.failed_objects += 1
+            self.tally.failures_by_reason[reason] += 1
+            if len(self.tally.failures) < MAX_FAILURES_KEPT:
+                self.tally.failures.append(failure)
+        self._sink(ObjectFailed(key, path, reason, str(error)))

@@ -1,0 +1,322 @@
+"""Upload lanes: small files as single async PUTs; large files as one sequential
+reader feeding a bounded buffer pool whose full buffers go up as parallel parts.
+
+Every request carries a checksum the server verifies (SHA-256 on single PUTs
+through obstore, CRC32C on parts and on PUTs through botocore), and the
+completed multipart object's composite CRC32C is compared with the one
+computed from the parts read. A file whose size or mtime changes while it is
+read fails with :class:`SourceChangedError` and its multipart upload is aborted.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from s3ferry.config import TransferConfig, part_size_for
+from s3ferry.errors import IntegrityError, LocalIOError, S3ferryError, SourceChangedError
+from s3ferry.storage.s3 import CompletedPart, S3Store
+from s3ferry.transfer.buffers import BufferPool, ByteBudget
+from s3ferry.transfer.checksums import (
+    META_CRC32C,
+    META_MTIME_NS,
+    META_PART_SIZE,
+    META_SIZE,
+    composite_crc32c,
+    crc32c,
+)
+from s3ferry.transfer.recorder import Recorder
+
+
+@dataclass(frozen=True, slots=True)
+class UploadItem:
+    """One local file to upload, as the walk saw it."""
+
+    path: str
+    key: str
+    size_bytes: int
+    mtime_ns: int
+
+
+def object_metadata(item: UploadItem) -> dict[str, str]:
+    """Metadata every s3ferry upload records, so later syncs need no HEAD per object."""
+    meta = {META_MTIME_NS: str(item.mtime_ns), META_SIZE: str(item.size_bytes)}
+    content_type = mimetypes.guess_type(item.key, strict=False)[0]
+    if content_type:
+        meta["Content-Type"] = content_type
+    return meta
+
+
+def _changed(item: UploadItem, st: os.stat_result) -> bool:
+    return st.st_size != item.size_bytes or st.st_mtime_ns != item.mtime_ns
+
+
+def read_small(item: UploadItem) -> bytes:
+    """The whole file, checked against the size and mtime the walk saw."""
+    with open(item.path, "rb", buffering=0) as f:
+        data = f.read(item.size_bytes + 1)
+        if len(data) != item.size_bytes or _changed(item, os.fstat(f.fileno())):
+            raise SourceChangedError(item.path, "file changed while being uploaded")
+    return data
+
+
+async def upload_small(
+    store: S3Store, item: UploadItem, budget: ByteBudget, recorder: Recorder
+) -> None:
+    """PUT one small file; the outcome goes to ``recorder``."""
+    taken = await budget.acquire(item.size_bytes)
+    started = time.monotonic()
+    try:
+        data = read_small(item)
+        meta = object_metadata(item)
+        meta[META_CRC32C] = str(crc32c(data))
+        await store.put_small(item.key, data, meta)
+        recorder.done(item.key, item.path, item.size_bytes, "sha256", time.monotonic() - started)
+    except S3ferryError as e:
+        recorder.failed(item.key, item.path, e)
+    except OSError as e:
+        recorder.failed(item.key, item.path, LocalIOError(item.path, e.strerror or str(e)))
+    finally:
+        await budget.release(taken)
+
+
+class _Multipart:
+    """One multipart upload in flight: parts outstanding, first failure, completion once."""
+
+    def __init__(self, item: UploadItem, upload_id: str) -> None:
+        self.item = item
+        self.upload_id = upload_id
+        self.parts: dict[int, CompletedPart] = {}
+        self.error: S3ferryError | None = None
+        self.started = time.monotonic()
+        self.bytes_read = 0
+        self._outstanding = 0
+        self._reading = True
+        self._lock = threading.Lock()
+
+    def sent(self, part: CompletedPart | None, error: S3ferryError | None) -> bool:
+        """Record one part's outcome; True when the caller must finish the upload."""
+        with self._lock:
+            self._outstanding -= 1
+            if part is not None:
+                self.parts[part.number] = part
+            self.error = self.error or error
+            return not self._reading and self._outstanding == 0
+
+    def submitting(self) -> None:
+        with self._lock:
+            self._outstanding += 1
+
+    def read_finished(self, error: S3ferryError | None) -> bool:
+        with self._lock:
+            self._reading = False
+            self.error = self.error or error
+            return self._outstanding == 0
+
+
+class LargeFileUploader:
+    """The large-file lane: ONE reader thread (the caller) and a pool of part senders."""
+
+    def __init__(
+        self, store: S3Store, config: TransferConfig, pool: BufferPool, recorder: Recorder
+    ) -> None:
+        assert config.part_size_bytes is not None and config.large_file_workers is not None
+        self._store = store
+        self._part_size = config.part_size_bytes
+        self._pool = pool
+        self._recorder = recorder
+        self._senders = ThreadPoolExecutor(
+            config.large_file_workers, thread_name_prefix="s3ferry-part"
+        )
+
+    def upload(self, item: UploadItem) -> None:
+        """Read ``item`` sequentially and queue its parts; returns when the file is read."""
+        try:
+            f = open(item.path, "rb", buffering=0)  # noqa: SIM115 - closed below
+        except OSError as e:
+            self._recorder.failed(item.key, item.path, LocalIOError(item.path, e.strerror or ""))
+            return
+        with f:
+            self._upload_open(item, f)
+
+    def _upload_open(self, item: UploadItem, f: BinaryIO) -> None:
+        part_size = part_size_for(item.size_bytes, self._part_size)
+        meta = {**object_metadata(item), META_PART_SIZE: str(part_size)}
+        try:
+            upload = _Multipart(item, self._store.create_multipart(item.key, meta))
+        except S3ferryError as e:
+            self._recorder.failed(item.key, item.path, e)
+            return
+        error: S3ferryError | None = None
+        try:
+            self._read_parts(upload, f, part_size)
+            if f.read(1) or _changed(item, os.fstat(f.fileno())):
+                raise SourceChangedError(item.path, "file changed while being uploaded")
+        except S3ferryError as e:
+            error = e
+        except OSError as e:
+            error = LocalIOError(item.path, e.strerror or str(e))
+        if upload.read_finished(error):
+            self._finish(upload)
+
+    def _read_parts(
+        self,
+        upload: _Multipart,
+        f: BinaryIO,
+        part_size: int,
+        first: tuple[bytearray, int] | None = None,
+    ) -> None:
+        """Read parts until the declared size (or EOF for a stream of unknown size)."""
+        known = upload.item.size_bytes >= 0
+        remaining = upload.item.size_bytes if known else -1
+        number = 0
+        while remaining != 0 and upload.error is None:
+            number += 1
+            if first is not None:
+                (buf, size), first = first, None
+            else:
+                buf, size = self._fill(f, min(part_size, remaining) if known else part_size)
+            if size == 0 or (known and size < min(part_size, remaining)):
+                self._pool.release(buf)
+                if known:
+                    raise SourceChangedError(upload.item.path, "file shrank while being uploaded")
+                break
+            self._submit(upload, number, buf, size)
+            remaining = remaining - size if known else (-1 if size == part_size else 0)
+
+    def _fill(self, f: BinaryIO, size: int) -> tuple[bytearray, int]:
+        """A pool buffer holding up to ``size`` bytes read from ``f``, and how many were read."""
+        buf = self._pool.acquire(size)
+        try:
+            return buf, _read_up_to(f, memoryview(buf)[:size])
+        except BaseException:
+            self._pool.release(buf)
+            raise
+
+    def _submit(self, upload: _Multipart, number: int, buf: bytearray, size: int) -> None:
+        view = memoryview(buf)[:size]
+        crc = crc32c(view)
+        body = buf if len(buf) == size else bytes(view)
+        upload.submitting()
+        upload.bytes_read += size
+        self._senders.submit(self._send, upload, number, buf, body, crc)
+
+    def upload_stream(self, stream: BinaryIO, key: str) -> None:
+        """Upload a stream of unknown length: one PUT if it fits one part, else multipart."""
+        started = time.monotonic()
+        buf, size = self._fill(stream, self._part_size)
+        try:
+            if size < self._part_size:
+                data = bytes(memoryview(buf)[:size])
+                self._store.put_object(key, data, {})
+                self._recorder.done(key, "-", size, "crc32c", time.monotonic() - started)
+                return
+        except S3ferryError as e:
+            self._recorder.failed(key, "-", e)
+            return
+        finally:
+            if size < self._part_size:
+                self._pool.release(buf)
+        item = UploadItem("-", key, -1, 0)
+        try:
+            upload = _Multipart(
+                item, self._store.create_multipart(key, {META_PART_SIZE: str(self._part_size)})
+            )
+        except S3ferryError as e:
+            self._pool.release(buf)
+            self._recorder.failed(key, "-", e)
+            return
+        error: S3ferryError | None = None
+        try:
+            self._read_parts(upload, stream, self._part_size, first=(buf, size))
+        except OSError as e:
+            error = LocalIOError("-", e.strerror or str(e))
+        if upload.read_finished(error):
+            self._finish(upload)
+
+    def _send(
+        self, upload: _Multipart, number: int, buf: bytearray, body: bytes | bytearray, crc: int
+    ) -> None:
+        part: CompletedPart | None = None
+        error: S3ferryError | None = None
+        try:
+            if upload.error is None:
+                etag = self._store.upload_part(upload.item.key, upload.upload_id, number, body, crc)
+                part = CompletedPart(number, etag, crc)
+                self._recorder.progressed(upload.item.key, len(body))
+        except S3ferryError as e:
+            error = e
+        finally:
+            self._pool.release(buf)
+        if upload.sent(part, error):
+            self._finish(upload)
+
+    def _finish(self, upload: _Multipart) -> None:
+        item = upload.item
+        if upload.error is not None:
+            self._abort(upload)
+            self._recorder.failed(item.key, item.path, upload.error)
+            return
+        parts = [upload.parts[n] for n in sorted(upload.parts)]
+        try:
+            result = self._store.complete_multipart(item.key, upload.upload_id, parts)
+            expected = composite_crc32c([p.crc32c for p in parts])
+            if result.checksum_crc32c not in (None, expected):
+                raise IntegrityError(
+                    self._store.url(item.key),
+                    f"stored CRC32C {result.checksum_crc32c} != {expected}",
+                )
+        except S3ferryError as e:
+            self._abort(upload)
+            self._recorder.failed(item.key, item.path, e)
+            return
+        self._recorder.done(
+            item.key,
+            item.path,
+            upload.bytes_read,
+            "crc32c",
+            time.monotonic() - upload.started,
+            in_parts=True,
+        )
+
+    def _abort(self, upload: _Multipart) -> None:
+        try:
+            self._store.abort_multipart(upload.item.key, upload.upload_id)
+        except S3ferryError:
+            pass  # the upload may already be gone; the object itself was reported failed
+
+    def close(self) -> None:
+        """Wait for every part in flight."""
+        self._senders.shutdown(wait=True)
+
+
+def _read_up_to(f: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``f``; fewer bytes only at end of file."""
+    got = 0
+    while got < len(view):
+        n = f.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def upload_stream(
+    store: S3Store,
+    config: TransferConfig,
+    pool: BufferPool,
+    stream: BinaryIO,
+    key: str,
+    recorder: Recorder,
+) -> None:
+    """Upload ``stream`` to ``key`` and wait until it is verified or failed."""
+    uploader = LargeFileUploader(store, config, pool, recorder)
+    try:
+        uploader.upload_stream(stream, key)
+    finally:
+        uploader.close()
