@@ -5,24 +5,53 @@ The library never prints; pass an event sink to follow progress::
     import s3ferry
     report = s3ferry.upload("data/", "s3://bucket/prefix/")
     assert report.ok
+
+Names are loaded on first use so that the command line starts fast.
 """
 
-from s3ferry.config import StoreConfig, TransferConfig
-from s3ferry.errors import (
-    AccessDeniedError,
-    IntegrityError,
-    LocalIOError,
-    NotFoundError,
-    S3ferryError,
-    SourceChangedError,
-    StoreError,
-    TransientError,
-    UsageError,
-)
-from s3ferry.jobs.download import download, download_to_stream
-from s3ferry.jobs.report import JobReport
-from s3ferry.jobs.upload import upload, upload_from_stream
-from s3ferry.localserver import LocalS3, LocalS3Info
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from s3ferry.config import StoreConfig, TransferConfig
+    from s3ferry.errors import (
+        AccessDeniedError,
+        IntegrityError,
+        LocalIOError,
+        NotFoundError,
+        S3ferryError,
+        SourceChangedError,
+        StoreError,
+        TransientError,
+        UsageError,
+    )
+    from s3ferry.jobs.download import download, download_to_stream
+    from s3ferry.jobs.report import JobReport
+    from s3ferry.jobs.upload import upload, upload_from_stream
+    from s3ferry.localserver import LocalS3, LocalS3Info
+
+_WHERE = {
+    "AccessDeniedError": "s3ferry.errors",
+    "IntegrityError": "s3ferry.errors",
+    "JobReport": "s3ferry.jobs.report",
+    "LocalIOError": "s3ferry.errors",
+    "LocalS3": "s3ferry.localserver",
+    "LocalS3Info": "s3ferry.localserver",
+    "NotFoundError": "s3ferry.errors",
+    "S3ferryError": "s3ferry.errors",
+    "SourceChangedError": "s3ferry.errors",
+    "StoreConfig": "s3ferry.config",
+    "StoreError": "s3ferry.errors",
+    "TransferConfig": "s3ferry.config",
+    "TransientError": "s3ferry.errors",
+    "UsageError": "s3ferry.errors",
+    "download": "s3ferry.jobs.download",
+    "download_to_stream": "s3ferry.jobs.download",
+    "upload": "s3ferry.jobs.upload",
+    "upload_from_stream": "s3ferry.jobs.upload",
+}
 
 __all__ = [
     "AccessDeniedError",
@@ -44,3 +73,15 @@ __all__ = [
     "upload",
     "upload_from_stream",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 's3ferry' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -57,7 +57,7 @@ class TransferConfig:
     small_lane_bytes: int | None = None
 
     def memory_bound_bytes(self) -> int:
-        """Peak bytes held by both lanes (the formula in the module docstring, without the constant)."""
+        """Peak bytes held by both lanes: the module docstring's formula less its constant."""
         r = resolve(self)
         assert r.large_file_buffers is not None and r.part_size_bytes is not None
         assert r.small_lane_bytes is not None

@@ -27,6 +27,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from s3ferry.errors import LocalIOError, UsageError
 
@@ -241,7 +242,7 @@ def _wait_healthy(info: LocalS3Info, process: subprocess.Popen[bytes]) -> None:
     import botocore.session
     from botocore.config import Config
 
-    client = botocore.session.get_session().create_client(
+    client: Any = botocore.session.get_session().create_client(
         "s3",
         endpoint_url=info.endpoint_url,
         region_name="us-east-1",

@@ -1,4 +1,4 @@
-"""The commands: build the configs from parsed arguments, run the job, render, pick the exit code."""
+"""The commands: parsed arguments -> configs -> job -> renderer -> exit code."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def exit_code_for(report: JobReport) -> ExitCode:
 
 
 def run_cp(args: argparse.Namespace) -> int:
-    import s3ferry as api
+    from s3ferry.jobs.download import download, download_to_stream
+    from s3ferry.jobs.upload import upload, upload_from_stream
 
     src, dst = args.source, args.destination
     try:
@@ -56,15 +57,23 @@ def run_cp(args: argparse.Namespace) -> int:
         raise UsageError("options", str(e)) from e
     renderer = _renderer(args, stdout_is_data=dst == "-")
     renderer.start()
-    common = {"transfer": transfer, "store": _store_config(args), "sink": renderer}
+    store = _store_config(args)
     if is_s3_url(src) and dst == "-":
-        report = api.download_to_stream(src, sys.stdout.buffer, **common)
+        report = download_to_stream(
+            src, sys.stdout.buffer, transfer=transfer, store=store, sink=renderer
+        )
     elif src == "-" and is_s3_url(dst):
-        report = api.upload_from_stream(sys.stdin.buffer, dst, **common)
+        report = upload_from_stream(
+            sys.stdin.buffer,  # type: ignore[arg-type]  # BufferedReader has readinto
+            dst,
+            transfer=transfer,
+            store=store,
+            sink=renderer,
+        )
     elif is_s3_url(src) and not is_s3_url(dst):
-        report = api.download(src, dst, **common)
+        report = download(src, dst, transfer=transfer, store=store, sink=renderer)
     elif is_s3_url(dst) and not is_s3_url(src):
-        report = api.upload(src, dst, **common)
+        report = upload(src, dst, transfer=transfer, store=store, sink=renderer)
     else:
         raise UsageError(
             f"{src} {dst}",

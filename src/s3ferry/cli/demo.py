@@ -71,16 +71,18 @@ def run(work: Path, files: int, renderer: Callable[[], TextRenderer | JsonRender
         ).create_bucket(Bucket=BUCKET)
         os.environ.update(server.env())
         store = StoreConfig(endpoint_url=server.endpoint_url)
-        for job in (
-            lambda sink: upload(source, f"s3://{BUCKET}/demo/", store=store, sink=sink),
-            lambda sink: download(f"s3://{BUCKET}/demo/", back, store=store, sink=sink),
-        ):
+        url = f"s3://{BUCKET}/demo/"
+        r = renderer()
+        r.start()
+        report = upload(source, url, store=store, sink=r)
+        r.finish(report)
+        if report.ok:
             r = renderer()
             r.start()
-            report = job(r)
+            report = download(url, back, store=store, sink=r)
             r.finish(report)
-            if not report.ok:
-                return ExitCode.PARTIAL_FAILURE
+        if not report.ok:
+            return ExitCode.PARTIAL_FAILURE
     problems = _same_trees(source, back)
     if problems:
         print(f"demo: FAILED: {len(problems)} differences, e.g. {problems[:3]}", file=sys.stderr)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -57,7 +57,7 @@ class _LargeLane(Generic[T]):
 
 async def drive(
     items: Iterable[tuple[bool, T]],
-    small: Callable[[T], Awaitable[None]],
+    small: Callable[[T], Coroutine[Any, Any, None]],
     large: Callable[[T], None],
     small_workers: int,
     large_threads: int,

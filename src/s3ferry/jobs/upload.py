@@ -12,7 +12,6 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, UsageError
@@ -24,7 +23,13 @@ from s3ferry.locations import S3Url, key_for, parse_s3_url
 from s3ferry.storage.s3 import S3Store
 from s3ferry.transfer.buffers import BufferPool, ByteBudget
 from s3ferry.transfer.recorder import Recorder
-from s3ferry.transfer.upload import LargeFileUploader, UploadItem, upload_small, upload_stream
+from s3ferry.transfer.upload import (
+    LargeFileUploader,
+    Readable,
+    UploadItem,
+    upload_small,
+    upload_stream,
+)
 
 
 def upload(
@@ -66,7 +71,7 @@ def upload(
 
 
 def upload_from_stream(
-    stream: BinaryIO,
+    stream: Readable,
     destination: str,
     *,
     transfer: TransferConfig | None = None,

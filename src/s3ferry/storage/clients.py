@@ -18,6 +18,7 @@ from s3ferry.errors import AccessDeniedError, UsageError
 
 if TYPE_CHECKING:
     import botocore.credentials
+    from obstore.store import ClientConfig, S3Credential
 
 # Frozen credentials are asked for again after this long; botocore refreshes
 # temporary credentials well before they expire.
@@ -40,11 +41,11 @@ class _CredentialProvider:
     def __init__(self, credentials: botocore.credentials.Credentials) -> None:
         self._credentials = credentials
 
-    def __call__(self) -> dict[str, object]:
+    def __call__(self) -> S3Credential:
         frozen = self._credentials.get_frozen_credentials()
         return {
-            "access_key_id": frozen.access_key,
-            "secret_access_key": frozen.secret_key,
+            "access_key_id": str(frozen.access_key),
+            "secret_access_key": str(frozen.secret_key),
             "token": frozen.token,
             "expires_at": datetime.now(UTC) + CREDENTIAL_TTL,
         }
@@ -102,7 +103,7 @@ def _obstore(
     from obstore.store import S3Store
 
     custom = "amazonaws.com" not in endpoint
-    options: dict[str, Any] = {
+    options: ClientConfig = {
         "allow_http": endpoint.startswith("http://"),
         "pool_max_idle_per_host": str(max_connections),
     }

@@ -8,6 +8,7 @@ removed, so a target is either the old file or the complete new one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -115,10 +116,8 @@ async def download_small(
 
 
 def _remove(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 class _RangeHasher:

@@ -10,13 +10,15 @@ read fails with :class:`SourceChangedError` and its multipart upload is aborted.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import mimetypes
 import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Protocol
 
 from s3ferry.config import TransferConfig, part_size_for
 from s3ferry.errors import IntegrityError, LocalIOError, S3ferryError, SourceChangedError
@@ -31,6 +33,14 @@ from s3ferry.transfer.checksums import (
     crc32c,
 )
 from s3ferry.transfer.recorder import Recorder
+
+
+class Readable(Protocol):
+    """A file or stream opened for binary reading."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+    def read(self, size: int = -1, /) -> bytes | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +154,7 @@ class LargeFileUploader:
         with f:
             self._upload_open(item, f)
 
-    def _upload_open(self, item: UploadItem, f: BinaryIO) -> None:
+    def _upload_open(self, item: UploadItem, f: io.FileIO) -> None:
         part_size = part_size_for(item.size_bytes, self._part_size)
         meta = {**object_metadata(item), META_PART_SIZE: str(part_size)}
         try:
@@ -167,7 +177,7 @@ class LargeFileUploader:
     def _read_parts(
         self,
         upload: _Multipart,
-        f: BinaryIO,
+        f: Readable,
         part_size: int,
         first: tuple[bytearray, int] | None = None,
     ) -> None:
@@ -189,7 +199,7 @@ class LargeFileUploader:
             self._submit(upload, number, buf, size)
             remaining = remaining - size if known else (-1 if size == part_size else 0)
 
-    def _fill(self, f: BinaryIO, size: int) -> tuple[bytearray, int]:
+    def _fill(self, f: Readable, size: int) -> tuple[bytearray, int]:
         """A pool buffer holding up to ``size`` bytes read from ``f``, and how many were read."""
         buf = self._pool.acquire(size)
         try:
@@ -206,7 +216,7 @@ class LargeFileUploader:
         upload.bytes_read += size
         self._senders.submit(self._send, upload, number, buf, body, crc)
 
-    def upload_stream(self, stream: BinaryIO, key: str) -> None:
+    def upload_stream(self, stream: Readable, key: str) -> None:
         """Upload a stream of unknown length: one PUT if it fits one part, else multipart."""
         started = time.monotonic()
         buf, size = self._fill(stream, self._part_size)
@@ -285,17 +295,16 @@ class LargeFileUploader:
         )
 
     def _abort(self, upload: _Multipart) -> None:
-        try:
+        # The upload may already be gone; the object itself is reported failed either way.
+        with contextlib.suppress(S3ferryError):
             self._store.abort_multipart(upload.item.key, upload.upload_id)
-        except S3ferryError:
-            pass  # the upload may already be gone; the object itself was reported failed
 
     def close(self) -> None:
         """Wait for every part in flight."""
         self._senders.shutdown(wait=True)
 
 
-def _read_up_to(f: BinaryIO, view: memoryview) -> int:
+def _read_up_to(f: Readable, view: memoryview) -> int:
     """Fill ``view`` from ``f``; fewer bytes only at end of file."""
     got = 0
     while got < len(view):
@@ -310,7 +319,7 @@ def upload_stream(
     store: S3Store,
     config: TransferConfig,
     pool: BufferPool,
-    stream: BinaryIO,
+    stream: Readable,
     key: str,
     recorder: Recorder,
 ) -> None:

@@ -1,0 +1,58 @@
+"""Session fixtures: one real SeaweedFS on 127.0.0.1 for the whole run, a fresh bucket per test."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from s3ferry.config import StoreConfig
+from s3ferry.localserver import LocalS3, LocalS3Info
+
+_bucket_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def s3server() -> Iterator[LocalS3Info]:
+    with LocalS3() as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def s3client(s3server: LocalS3Info) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=s3server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=s3server.access_key_id,
+        aws_secret_access_key=s3server.secret_access_key,
+    )
+
+
+@pytest.fixture
+def bucket(s3client: Any) -> str:
+    """A new, empty bucket for this test."""
+    name = f"t{os.getpid()}-{next(_bucket_numbers)}"
+    s3client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def store_config(s3server: LocalS3Info, monkeypatch: pytest.MonkeyPatch) -> StoreConfig:
+    """Credentials in the environment (as a user would set them) and the endpoint."""
+    for name, value in s3server.env().items():
+        monkeypatch.setenv(name, value)
+    return StoreConfig(endpoint_url=s3server.endpoint_url)
+
+
+@pytest.fixture
+def cli_env(s3server: LocalS3Info) -> dict[str, str]:
+    """Environment for running the ``s3ferry`` command against the test server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(s3server.env())
+    return env
