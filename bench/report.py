@@ -59,8 +59,8 @@ def _cells(tool: str, runs: list[RunResult], reference: float | None) -> tuple[s
     wall, cpu, first = median(walls), median(r.client_cpu_s for r in good), good[0]
     return (
         tool, str(len(runs)), f"{wall:.2f} [{min(walls):.2f}-{max(walls):.2f}]",
-        f"{first.files / wall:,.0f}", f"{first.bytes / 1e6 / wall:,.1f}", f"{cpu:.2f}",
-        f"{cpu * 1000 / first.files:.3f}", f"{max(r.max_rss_kib for r in good) / 1024:.0f}",
+        _num(first.files / wall), _num(first.bytes / 1e6 / wall), f"{cpu:.2f}",
+        _num(cpu * 1000 / first.files), f"{max(r.max_rss_kib for r in good) / 1024:.0f}",
         f"{median(r.server_cpu_s for r in good):.2f}", ok,
         f"{wall / reference:.2f}" if reference else "-",
     )
@@ -69,6 +69,13 @@ def _cells(tool: str, runs: list[RunResult], reference: float | None) -> tuple[s
 def _median_wall(runs: list[RunResult]) -> float | None:
     walls = [r.wall_s for r in runs if r.ok]
     return median(walls) if walls else None
+
+
+def _num(value: float) -> str:
+    """Three significant digits or so: 1,968 / 98.1 / 0.41."""
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
 def _row(cells: tuple[str, ...]) -> str:

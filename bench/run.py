@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 BUCKET = "bench"
 OPS = ("upload", "download")
-PREFIX_ROOT = {"upload": "up", "download": "src"}  # uploads go to up/DS/, downloads read src/DS/
+PREFIX_ROOT = {"upload": "up", "download": "src"}
 DELETE_BATCH = 1000
 
 
@@ -105,7 +105,7 @@ def s3_client(info: LocalS3Info) -> S3Client:
 def run_case(bench: Bench, dataset: Dataset, op: str, tools: list[str],
              runs: int) -> list[RunResult]:
     """All runs of all tools for one dataset and operation (runs interleave the tools)."""
-    prefix = f"{PREFIX_ROOT[op]}/{dataset.name}/"
+    prefix = s3_prefix(op, dataset)
     if op == "download":
         seed_source(bench, dataset, prefix)
     results = [run_once(bench, dataset, op, tool, run)
@@ -116,7 +116,7 @@ def run_case(bench: Bench, dataset: Dataset, op: str, tools: list[str],
 
 def run_once(bench: Bench, dataset: Dataset, op: str, tool: str, run: int) -> RunResult:
     """Prepare (untimed), run the tool (timed), verify (untimed) and record one run."""
-    prefix = f"{PREFIX_ROOT[op]}/{dataset.name}/"
+    prefix = s3_prefix(op, dataset)
     local = dataset.path if op == "upload" else bench.root / "download" / dataset.name
     prepare(bench, op, prefix, local)
     transfer = Transfer(op, local, f"s3://{BUCKET}/{prefix}", bench.info.endpoint_url)
@@ -131,6 +131,11 @@ def run_once(bench: Bench, dataset: Dataset, op: str, tool: str, run: int) -> Ru
                        ok=error is None, error=error or "")
     record(bench, result)
     return result
+
+
+def s3_prefix(op: str, dataset: Dataset) -> str:
+    """Uploads go to up/DS/; downloads read src/DS/."""
+    return f"{PREFIX_ROOT[op]}/{dataset.name}/"
 
 
 def prepare(bench: Bench, op: str, prefix: str, local: Path) -> None:
