@@ -35,11 +35,25 @@ def s3client(s3server: LocalS3Info) -> Any:
 
 
 @pytest.fixture
-def bucket(s3client: Any) -> str:
-    """A new, empty bucket for this test."""
+def bucket(s3client: Any) -> Iterator[str]:
+    """A new, empty bucket for this test, emptied and deleted afterwards.
+
+    SeaweedFS gives every bucket volumes of its own; deleting the bucket
+    gives them back, so a long session never runs out.
+    """
     name = f"t{os.getpid()}-{next(_bucket_numbers)}"
     s3client.create_bucket(Bucket=name)
-    return name
+    yield name
+    drop_bucket(s3client, name)
+
+
+def drop_bucket(client: Any, name: str) -> None:
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+        for o in page.get("Contents", ()):
+            client.delete_object(Bucket=name, Key=o["Key"])
+    for u in client.list_multipart_uploads(Bucket=name).get("Uploads", ()):
+        client.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
+    client.delete_bucket(Bucket=name)
 
 
 @pytest.fixture
