@@ -31,12 +31,12 @@ def parse_size(text: str) -> int:
     number = text.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
     unit = text[len(number) :].strip().lower()
     try:
-        value = float(number)
-    except ValueError:
+        value = int(float(number) * _SIZE_UNITS[unit])
+    except (ValueError, KeyError, OverflowError):
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 16MiB)") from None
-    if unit not in _SIZE_UNITS or value <= 0:
+    if value <= 0:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 16MiB)")
-    return int(value * _SIZE_UNITS[unit])
+    return value
 
 
 def positive_int(text: str) -> int:

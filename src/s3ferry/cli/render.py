@@ -60,7 +60,7 @@ class TextRenderer:
     def __call__(self, event: Event) -> None:
         with self._lock:
             self._count(event)
-        if isinstance(event, ObjectFailed) and not self._quiet:
+        if isinstance(event, ObjectFailed):
             self._line(f"failed: {event.path or event.key}: {event.message}")
         elif isinstance(event, ObjectDone) and self._verbose:
             self._line(f"done: {event.path} <-> {event.key} ({event.verified_by})")
@@ -115,7 +115,7 @@ class TextRenderer:
         if self._thread is not None:
             self._thread.join()
             self._out.write("\r\x1b[K")
-        if not self._quiet:
+        if not self._quiet or not report.ok:
             self._out.write(summary(report) + "\n")
         self._out.flush()
 
@@ -153,7 +153,8 @@ class JsonRenderer:
             self._emit({"type": kind[type(event)], **asdict(event)})
 
     def _emit(self, record: dict[str, object]) -> None:
-        line = json.dumps(record, ensure_ascii=False)
+        # ASCII escapes keep every line valid JSON, whatever bytes a file name holds.
+        line = json.dumps(record)
         with self._lock:
             self._out.write(line + "\n")
             self._out.flush()

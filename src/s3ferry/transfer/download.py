@@ -28,6 +28,7 @@ from s3ferry.transfer.checksums import (
     META_CRC32C,
     META_MTIME_NS,
     META_PART_SIZE,
+    META_SIZE,
     Computed,
     Expected,
     b64_crc,
@@ -62,7 +63,17 @@ def commit(tmp: str, path: str, metadata: dict[str, str] | None) -> None:
 
 
 def expected_for(info: ObjectInfo) -> Expected:
-    """The strongest check the store's answer allows (see the module docstring of checksums)."""
+    """The strongest check the store's answer allows (see the module docstring of checksums).
+
+    Raises:
+        IntegrityError: the object's size differs from the size s3ferry recorded at upload.
+    """
+    recorded = info.metadata.get(META_SIZE)
+    if recorded is not None and recorded.isdigit() and int(recorded) != info.size_bytes:
+        raise IntegrityError(
+            f"key {info.key}",
+            f"object is {info.size_bytes} bytes but was {recorded} bytes when s3ferry uploaded it",
+        )
     ours = info.metadata.get(META_CRC32C)
     if ours is not None and ours.isdigit():
         return Expected(crc32c_b64=b64_crc(int(ours)))
