@@ -213,7 +213,9 @@ def _command(data: Path, identities: Path, ports: list[int]) -> list[str]:
         "-filer",
         f"-filer.port={filer}",
         f"-filer.port.grpc={filer_g}",
-        "-master.volumeSizeLimitMB=1024",
+        # Small volumes: SeaweedFS gives each bucket several, and with 1 GiB
+        # volumes a disk runs out of them after about a dozen buckets.
+        "-master.volumeSizeLimitMB=256",
         "-volume.max=0",
         "-s3",
         f"-s3.port={s3}",

@@ -49,12 +49,12 @@ def test_byte_budget_waits_and_caps_oversized_items() -> None:
         async def second() -> None:
             taken = await budget.acquire(500)  # larger than the budget: takes all of it
             order.append(f"second:{taken}")
-            await budget.release(taken)
+            budget.release(taken)
 
         task = asyncio.create_task(second())
         await asyncio.sleep(0.05)
         order.append("released")
-        await budget.release(first)
+        budget.release(first)
         await task
         return order
 

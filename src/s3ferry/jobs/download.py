@@ -16,7 +16,7 @@ from typing import BinaryIO
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, UsageError
 from s3ferry.events import EventSink, JobStarted, discard
-from s3ferry.jobs.lanes import drive
+from s3ferry.jobs.lanes import drive, prefetched
 from s3ferry.jobs.report import JobReport
 from s3ferry.locations import parse_s3_url, path_for
 from s3ferry.storage.s3 import ObjectInfo, S3Store
@@ -67,7 +67,7 @@ def download(
     else:
         _ensure_dir(dest)
         prefix = url.as_prefix()
-        items = _listed_items(s3.list(prefix), dest, prefix, recorder)
+        items = _listed_items(prefetched(s3.list(prefix)), dest, prefix, recorder)
     _run(s3, cfg, _announced(items, recorder, cfg), recorder)
     return JobReport.from_tally(
         "download", str(url), str(dest), recorder.tally, time.monotonic() - started

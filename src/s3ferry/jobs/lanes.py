@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 # Large items waiting for a lane thread; each is a few hundred bytes.
 HANDOFF_DEPTH = 16
+# Listed entries are handed over in batches to keep queue overhead per entry low.
+PREFETCH_BATCH = 1000
 
 
 class _LargeLane(Generic[T]):
@@ -83,3 +85,44 @@ async def drive(
         await asyncio.gather(*list(tasks))
     finally:
         await lane.close()
+
+
+def prefetched(items: Iterator[T], depth_batches: int = 2) -> Iterator[T]:
+    """Iterate ``items`` on a thread of its own, at most ``depth_batches`` batches ahead.
+
+    Used for bucket listings: the next page is requested while the transfer
+    of the previous one runs. Errors of the producer are re-raised here.
+    """
+    handoff: queue.Queue[list[T] | BaseException | None] = queue.Queue(depth_batches)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            batch: list[T] = []
+            for item in items:
+                batch.append(item)
+                if len(batch) >= PREFETCH_BATCH:
+                    _put_unless_stopped(handoff, batch, stop)
+                    batch = []
+            _put_unless_stopped(handoff, batch, stop)
+            _put_unless_stopped(handoff, None, stop)
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            _put_unless_stopped(handoff, e, stop)
+
+    threading.Thread(target=produce, name="s3ferry-list", daemon=True).start()
+    try:
+        while (got := handoff.get()) is not None:
+            if isinstance(got, BaseException):
+                raise got
+            yield from got
+    finally:
+        stop.set()
+
+
+def _put_unless_stopped(q: queue.Queue[Any], value: object, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            q.put(value, timeout=0.1)
+            return
+        except queue.Full:
+            continue

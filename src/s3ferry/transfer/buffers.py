@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 
 
 class BufferPool:
@@ -47,22 +48,31 @@ class BufferPool:
 
 
 class ByteBudget:
-    """An asyncio budget of bytes in flight; an item larger than the budget takes all of it."""
+    """An asyncio budget of bytes in flight; an item larger than the budget takes all of it.
+
+    Waiters are served in arrival order, so a large item is not starved by a
+    stream of small ones. Taking room that is free costs no await.
+    """
 
     def __init__(self, limit_bytes: int) -> None:
         self.limit_bytes = limit_bytes
         self._used = 0
-        self._changed = asyncio.Condition()
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     async def acquire(self, size: int) -> int:
         """Wait until ``size`` bytes fit; returns the amount taken (pass it to :meth:`release`)."""
         take = min(size, self.limit_bytes)
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._used + take <= self.limit_bytes)
+        if not self._waiters and self._used + take <= self.limit_bytes:
             self._used += take
+            return take
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((take, waiter))
+        await waiter
         return take
 
-    async def release(self, taken: int) -> None:
-        async with self._changed:
-            self._used -= taken
-            self._changed.notify_all()
+    def release(self, taken: int) -> None:
+        self._used -= taken
+        while self._waiters and self._used + self._waiters[0][0] <= self.limit_bytes:
+            take, waiter = self._waiters.popleft()
+            self._used += take
+            waiter.set_result(None)

@@ -123,7 +123,7 @@ async def download_small(
     except OSError as e:
         recorder.failed(item.key, item.path, LocalIOError(item.path, e.strerror or str(e)))
     finally:
-        await budget.release(taken)
+        budget.release(taken)
 
 
 def _remove(path: str) -> None:

@@ -11,6 +11,7 @@ read fails with :class:`SourceChangedError` and its multipart upload is aborted.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import mimetypes
 import os
@@ -56,10 +57,16 @@ class UploadItem:
 def object_metadata(item: UploadItem) -> dict[str, str]:
     """Metadata every s3ferry upload records, so later syncs need no HEAD per object."""
     meta = {META_MTIME_NS: str(item.mtime_ns), META_SIZE: str(item.size_bytes)}
-    content_type = mimetypes.guess_type(item.key, strict=False)[0]
+    content_type = _content_type(os.path.splitext(item.key)[1].lower())
     if content_type:
         meta["Content-Type"] = content_type
     return meta
+
+
+@functools.lru_cache(maxsize=512)
+def _content_type(extension: str) -> str | None:
+    """The MIME type for a file extension (cached: guessing costs ~25 µs a call)."""
+    return mimetypes.guess_type("x" + extension, strict=False)[0]
 
 
 def _changed(item: UploadItem, st: os.stat_result) -> bool:
@@ -92,7 +99,7 @@ async def upload_small(
     except OSError as e:
         recorder.failed(item.key, item.path, LocalIOError(item.path, e.strerror or str(e)))
     finally:
-        await budget.release(taken)
+        budget.release(taken)
 
 
 class _Multipart:
