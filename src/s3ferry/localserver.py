@@ -33,6 +33,7 @@ from s3ferry.errors import LocalIOError, UsageError
 
 DEFAULT_ACCESS_KEY = "s3ferryadmin"
 START_TIMEOUT_S = 30.0
+START_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +88,11 @@ class LocalS3:
         """Start the server and wait until a signed request succeeds.
 
         ``detach`` starts it in a session of its own so it outlives this process.
+        Free ports are picked just before the launch; if another process takes
+        one first, the launch is retried on new ports.
 
         Raises:
-            LocalIOError: the server did not become healthy in time (its log is named).
+            LocalIOError: the server did not become healthy (with the last line of its log).
         """
         owns = self._data_dir is None
         data = Path(tempfile.mkdtemp(prefix="s3ferry-local-s3-")) if owns else self._data_dir
@@ -97,6 +100,24 @@ class LocalS3:
         (data / "store").mkdir(parents=True, exist_ok=True)
         identities = data / "identities.json"
         identities.write_text(json.dumps(self._identities()))
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self.info = self._launch(data, identities, owns, detach)
+            assert self._process is not None
+            try:
+                _wait_healthy(self.info, self._process)
+                return self.info
+            except LocalIOError as e:
+                failure = e
+                self._kill()
+            except BaseException:
+                self.stop()
+                raise
+            if attempt == START_ATTEMPTS:
+                break
+        self.stop()
+        raise failure
+
+    def _launch(self, data: Path, identities: Path, owns: bool, detach: bool) -> LocalS3Info:
         ports = _free_ports(8)
         log = open(data / "weed.log", "wb")  # noqa: SIM115 - handed to the child process
         self._process = subprocess.Popen(
@@ -108,7 +129,7 @@ class LocalS3:
             cwd=data,
         )
         log.close()
-        self.info = LocalS3Info(
+        return LocalS3Info(
             endpoint_url=f"http://127.0.0.1:{ports[3]}",
             access_key_id=self._access_key_id,
             secret_access_key=self._secret,
@@ -117,12 +138,11 @@ class LocalS3:
             owns_data_dir=owns,
             ports=tuple(ports),
         )
-        try:
-            _wait_healthy(self.info, self._process)
-        except BaseException:
-            self.stop()
-            raise
-        return self.info
+
+    def _kill(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and remove a data dir it created."""
@@ -255,15 +275,25 @@ def _wait_healthy(info: LocalS3Info, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise LocalIOError("weed", f"server exited early; see {info.data_dir}/weed.log")
+            raise LocalIOError("weed", f"server exited early: {_log_tail(info)}")
         try:
             client.list_buckets()
             return
         except Exception:  # noqa: BLE001 - any failure means "not up yet"
             time.sleep(0.1)
     raise LocalIOError(
-        "weed", f"server not healthy after {START_TIMEOUT_S:.0f} s; see {info.data_dir}/weed.log"
+        "weed", f"server not healthy after {START_TIMEOUT_S:.0f} s: {_log_tail(info)}"
     )
+
+
+def _log_tail(info: LocalS3Info) -> str:
+    """The last line of the server's log (the log itself goes with a temp data dir)."""
+    try:
+        lines = (Path(info.data_dir) / "weed.log").read_text(errors="replace").splitlines()
+    except OSError:
+        return "no log"
+    last = next((line for line in reversed(lines) if line.strip()), "empty log")
+    return " ".join(last.split())[:300]
 
 
 def _alive(pid: int) -> bool:

@@ -1,14 +1,21 @@
-"""Per-side clients: botocore for the control plane, obstore for bulk PUT/GET/LIST.
+"""Per-side clients: botocore for the control plane, obstore for bulk PUT/GET.
 
 Credentials, profiles, regions and endpoints are resolved by botocore exactly
 as the AWS CLI does (environment, ``~/.aws/config``, ``~/.aws/credentials``,
 ``AWS_ENDPOINT_URL``, instance roles); obstore receives them through a
-refreshing credential provider, so both clients always sign as the same
-identity.
+refreshing credential provider, so both clients sign as the same identity.
+
+One shortcut keeps scripted runs fast: when the environment already holds
+static keys and a region (and no profile is named), nothing needs botocore's
+resolution, and its ~0.5 s of import and model loading is paid only if a
+control-plane call (multipart, HEAD, listing) is actually made.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,15 +34,16 @@ DEFAULT_REGION = "us-east-1"
 
 
 @dataclass(frozen=True, slots=True)
-class Clients:
-    """The two clients of one side, bound to one bucket for obstore."""
+class Side:
+    """Where one side's endpoint is and who it signs as (``keys`` None: unsigned)."""
 
-    botocore: Any
-    obstore: Any
-    endpoint_url: str
+    region: str
+    endpoint_url: str | None
+    keys: Callable[[], S3Credential] | None
+    client: Any = None  # the botocore client, when botocore had to resolve this side
 
 
-class _CredentialProvider:
+class _BotocoreCredentials:
     """obstore credential callback backed by botocore's (refreshing) credentials."""
 
     def __init__(self, credentials: botocore.credentials.Credentials) -> None:
@@ -51,17 +59,43 @@ class _CredentialProvider:
         }
 
 
-def make_clients(bucket: str, config: StoreConfig, max_connections: int) -> Clients:
-    """Build both clients for ``bucket``.
+class _StaticCredentials:
+    def __init__(self, access_key_id: str, secret_access_key: str, token: str | None) -> None:
+        self._value: S3Credential = {
+            "access_key_id": access_key_id,
+            "secret_access_key": secret_access_key,
+            "token": token,
+            "expires_at": None,
+        }
+
+    def __call__(self) -> S3Credential:
+        return self._value
+
+
+def resolve_side(config: StoreConfig, max_connections: int) -> Side:
+    """Resolve region, endpoint and credentials as the AWS CLI would.
 
     Raises:
         UsageError: the profile does not exist.
         AccessDeniedError: no credentials could be found (and unsigned was not asked for).
     """
+    env = os.environ
+    region = config.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    endpoint = config.endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    keys = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
+    profile_named = config.profile or env.get("AWS_PROFILE")
+    if config.no_sign_request and region:
+        return Side(region, endpoint, None)
+    if keys[0] and keys[1] and region and not profile_named:
+        token = env.get("AWS_SESSION_TOKEN")
+        return Side(region, endpoint, _StaticCredentials(keys[0], keys[1], token))
+    return _resolve_with_botocore(config, max_connections)
+
+
+def _resolve_with_botocore(config: StoreConfig, max_connections: int) -> Side:
+    """Let botocore resolve everything (profiles, config files, instance roles, endpoints)."""
     import botocore.exceptions
     import botocore.session
-    from botocore import UNSIGNED
-    from botocore.config import Config
 
     try:
         session = botocore.session.Session(profile=config.profile)
@@ -72,10 +106,45 @@ def make_clients(bucket: str, config: StoreConfig, max_connections: int) -> Clie
     if credentials is None and not config.no_sign_request:
         raise AccessDeniedError(
             "credentials",
-            "no AWS credentials found (environment, "
-            "profile or config files); use --no-sign-request for public data",
+            "no AWS credentials found (environment, profile or config files); "
+            "use --no-sign-request for public data",
         )
-    boto_config = Config(
+    keys = _BotocoreCredentials(credentials) if credentials is not None else None
+    client = session.create_client(
+        "s3",
+        region_name=region,
+        endpoint_url=config.endpoint_url,
+        config=_botocore_config(max_connections, keys is None),
+    )
+    endpoint = client.meta.endpoint_url
+    # botocore always names an endpoint; obstore derives AWS's own from the region.
+    custom = endpoint if "amazonaws.com" not in endpoint else None
+    return Side(region, custom, keys, client)
+
+
+class LazyBotocore:
+    """The botocore S3 client of one side, built on first use (thread-safe)."""
+
+    def __init__(self, side: Side, max_connections: int) -> None:
+        self._side = side
+        self._max_connections = max_connections
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._side.client or _botocore_client(
+                    self._side, self._max_connections
+                )
+            return self._client
+
+
+def _botocore_config(max_connections: int, unsigned: bool) -> Any:
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    return Config(
         max_pool_connections=max_connections,
         # We send our own CRC32C on every PUT/UploadPart; botocore's extra
         # checksums and payload hashing would only burn CPU.
@@ -83,39 +152,43 @@ def make_clients(bucket: str, config: StoreConfig, max_connections: int) -> Clie
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         retries={"mode": "standard", "max_attempts": 5},
-        signature_version=UNSIGNED if config.no_sign_request else None,
+        signature_version=UNSIGNED if unsigned else None,
     )
-    client = session.create_client(
-        "s3", region_name=region, endpoint_url=config.endpoint_url, config=boto_config
-    )
-    endpoint = client.meta.endpoint_url
-    store = _obstore(bucket, endpoint, region, credentials, max_connections)
-    return Clients(botocore=client, obstore=store, endpoint_url=endpoint)
 
 
-def _obstore(
-    bucket: str,
-    endpoint: str,
-    region: str,
-    credentials: botocore.credentials.Credentials | None,
-    max_connections: int,
-) -> Any:
-    from obstore.store import S3Store
+def _botocore_client(side: Side, max_connections: int) -> Any:
+    """A client for a side resolved without botocore (static keys from the environment)."""
+    import botocore.session
 
-    custom = "amazonaws.com" not in endpoint
-    options: ClientConfig = {
-        "allow_http": endpoint.startswith("http://"),
-        "pool_max_idle_per_host": str(max_connections),
-    }
-    kwargs: dict[str, Any] = {"region": region, "checksum_algorithm": "sha256"}
-    if custom:
-        kwargs.update(endpoint=endpoint, virtual_hosted_style_request=False)
-    if credentials is None:
-        kwargs["skip_signature"] = True
-        return S3Store(bucket, client_options=options, **kwargs)
-    return S3Store(
-        bucket,
-        client_options=options,
-        credential_provider=_CredentialProvider(credentials),
+    kwargs: dict[str, Any] = {}
+    if side.keys is not None:
+        keys = side.keys()
+        kwargs = {
+            "aws_access_key_id": keys["access_key_id"],
+            "aws_secret_access_key": keys["secret_access_key"],
+            "aws_session_token": keys.get("token"),
+        }
+    return botocore.session.Session().create_client(
+        "s3",
+        region_name=side.region,
+        endpoint_url=side.endpoint_url,
+        config=_botocore_config(max_connections, side.keys is None),
         **kwargs,
     )
+
+
+def make_obstore(bucket: str, side: Side, max_connections: int) -> Any:
+    """The obstore client for ``bucket``: path-style on custom endpoints, SHA-256 checksums."""
+    from obstore.store import S3Store
+
+    endpoint = side.endpoint_url
+    options: ClientConfig = {
+        "allow_http": bool(endpoint and endpoint.startswith("http://")),
+        "pool_max_idle_per_host": str(max_connections),
+    }
+    kwargs: dict[str, Any] = {"region": side.region, "checksum_algorithm": "sha256"}
+    if endpoint:
+        kwargs.update(endpoint=endpoint, virtual_hosted_style_request=False)
+    if side.keys is None:
+        return S3Store(bucket, client_options=options, skip_signature=True, **kwargs)
+    return S3Store(bucket, client_options=options, credential_provider=side.keys, **kwargs)

@@ -26,12 +26,14 @@ from s3ferry.errors import (
     StoreError,
     TransientError,
 )
-from s3ferry.storage.clients import make_clients
+from s3ferry.storage.clients import LazyBotocore, make_obstore, resolve_side
 
 # Bytes handed to a range consumer at a time: big enough to keep per-chunk
 # Python overhead negligible, small enough to bound memory per stream.
 RANGE_CHUNK_BYTES = 1024 * 1024
 
+# A key that never exists; GETting it answers "does the bucket exist?".
+BUCKET_PROBE_KEY = ".s3ferry-bucket-probe/none"
 _UNSAFE_FOR_OBSTORE = re.compile(r"(^|/)\.{0,2}(/|$)|\\")
 
 
@@ -65,18 +67,32 @@ class S3Store:
     def __init__(self, bucket: str, config: StoreConfig, max_connections: int = 64) -> None:
         self.bucket = bucket
         with translated(f"s3://{bucket}"):
-            clients = make_clients(bucket, config, max_connections)
-        self._boto = clients.botocore
-        self._obs = clients.obstore
-        self.endpoint_url = clients.endpoint_url
+            side = resolve_side(config, max_connections)
+            self._obs = make_obstore(bucket, side, max_connections)
+        self._lazy_boto = LazyBotocore(side, max_connections)
+
+    @property
+    def _boto(self) -> Any:
+        with translated(f"s3://{self.bucket}"):
+            return self._lazy_boto.get()
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
     def check_bucket(self) -> None:
-        """Raise unless the bucket exists and these credentials may use it."""
-        with translated(f"s3://{self.bucket}", bucket_level=True):
-            self._boto.head_bucket(Bucket=self.bucket)
+        """Raise unless the bucket exists and these credentials may read it.
+
+        A GET of a key that does not exist tells a missing bucket (NoSuchBucket)
+        from a present one (NoSuchKey) in one small request, where HEAD could not.
+        """
+        import obstore
+
+        try:
+            with translated(f"s3://{self.bucket}"):
+                obstore.get(self._obs, BUCKET_PROBE_KEY)
+        except NotFoundError as e:
+            if "bucket" in e.message:
+                raise
 
     def head(self, key: str) -> ObjectInfo | None:
         """The object's size, ETag, metadata and stored CRC32C; ``None`` if it does not exist."""
@@ -310,12 +326,11 @@ def _translate(e: Exception, subject: str, bucket_level: bool) -> Exception:
     if code is not None:
         return _by_code(code, str(e), subject, bucket_level)
     module = type(e).__module__
-    if module.startswith("obstore"):
+    # obstore raises its own types, and the builtin FileNotFoundError for 404.
+    if module.startswith("obstore") or isinstance(e, FileNotFoundError):
         return _from_obstore(e, subject)
     if module.startswith(("botocore", "urllib3")):
         return TransientError(subject, _one_line(str(e)))
-    if isinstance(e, FileNotFoundError):  # obstore raises the builtin for 404
-        return NotFoundError(subject, "no such key")
     return e
 
 
