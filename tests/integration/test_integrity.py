@@ -1,0 +1,241 @@
+"""What must never pass silently: changed sources, corrupt objects, memory growth, bad secrets."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.trees import bucket_contents, md5s, write_tree
+
+import s3ferry
+from s3ferry import StoreConfig, TransferConfig
+from s3ferry.events import Event, ObjectQueued
+
+KiB = 1024
+MiB = 1024 * KiB
+LARGE_LANE = TransferConfig(multipart_threshold_bytes=5 * MiB, part_size_bytes=5 * MiB)
+
+
+def _grow(path: Path) -> None:
+    with path.open("ab") as f:
+        f.write(b"one more byte")
+
+
+def _shrink(path: Path) -> None:
+    os.truncate(path, path.stat().st_size * 2 // 3)
+
+
+def _touch(path: Path) -> None:
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+def _delete(path: Path) -> None:
+    path.unlink()
+
+
+CHANGES: dict[str, tuple[Callable[[Path], None], str]] = {
+    "grow": (_grow, "SourceChangedError"),
+    "shrink": (_shrink, "SourceChangedError"),
+    "touch": (_touch, "SourceChangedError"),
+    "delete": (_delete, "LocalIOError"),
+}
+
+
+def _temps(root: Path) -> list[Path]:
+    return list(root.rglob(".*.s3ferry-*"))
+
+
+@pytest.mark.parametrize("size", [3 * KiB, 12 * MiB], ids=["small-lane", "large-lane"])
+def test_files_changed_before_their_upload_are_reported(
+    tmp_path: Path, bucket: str, store_config: StoreConfig, s3client: Any, size: int
+) -> None:
+    src = tmp_path / "src"
+    stable = {"a-stable.txt": b"stays the same", "z-stable.bin": os.urandom(2 * KiB)}
+    write_tree(src, {**stable, **{f"m/{name}.bin": os.urandom(size) for name in CHANGES}})
+
+    def sink(event: Event) -> None:
+        # Queued events come from the lister, before the file's upload starts.
+        if isinstance(event, ObjectQueued) and event.key.startswith("p/m/"):
+            name = event.key.removeprefix("p/m/").removesuffix(".bin")
+            CHANGES[name][0](src / "m" / f"{name}.bin")
+
+    report = s3ferry.upload(
+        src, f"s3://{bucket}/p/", transfer=LARGE_LANE, store=store_config, sink=sink
+    )
+
+    assert {f.key: f.reason for f in report.failures} == {
+        f"p/m/{name}.bin": reason for name, (_, reason) in CHANGES.items()
+    }
+    assert {f.path for f in report.failures} == {str(src / "m" / f"{n}.bin") for n in CHANGES}
+    assert report.objects_failed == len(CHANGES)
+    assert report.failures_by_reason == {"SourceChangedError": 3, "LocalIOError": 1}
+    assert report.objects_done == 2
+    assert not report.ok
+    assert bucket_contents(s3client, bucket, "p/") == md5s(stable)
+    assert "Uploads" not in s3client.list_multipart_uploads(Bucket=bucket)
+
+
+def _corrupt(client: Any, bucket: str, key: str, new_size: int | None = None) -> bytes:
+    """Replace the object's bytes behind s3ferry's back, keeping the metadata it recorded."""
+    head = client.head_object(Bucket=bucket, Key=key)
+    size = head["ContentLength"] if new_size is None else new_size
+    body = os.urandom(size)
+    client.put_object(Bucket=bucket, Key=key, Body=body, Metadata=head["Metadata"])
+    assert client.head_object(Bucket=bucket, Key=key)["Metadata"] == head["Metadata"]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("size", "new_size"),
+    [(3 * KiB, None), (12 * MiB, 11 * MiB)],
+    ids=["small-lane-same-size", "large-lane-other-size"],
+)
+def test_corrupt_object_is_not_written(
+    tmp_path: Path,
+    bucket: str,
+    store_config: StoreConfig,
+    s3client: Any,
+    size: int,
+    new_size: int | None,
+) -> None:
+    src = tmp_path / "src"
+    write_tree(src, {"ok.txt": b"fine", "bad.bin": os.urandom(size)})
+    up = s3ferry.upload(src, f"s3://{bucket}/p/", transfer=LARGE_LANE, store=store_config)
+    assert up.ok and up.objects_done == 2
+    _corrupt(s3client, bucket, "p/bad.bin", new_size)
+
+    out = tmp_path / "out"
+    tree = s3ferry.download(f"s3://{bucket}/p/", out, transfer=LARGE_LANE, store=store_config)
+
+    assert tree.objects_done == 1
+    assert [(f.key, f.reason) for f in tree.failures] == [("p/bad.bin", "IntegrityError")]
+    if new_size is not None:
+        assert "bytes when s3ferry uploaded it" in tree.failures[0].message
+    assert (out / "ok.txt").read_bytes() == b"fine"
+    assert not (out / "bad.bin").exists()
+    assert _temps(out) == []
+
+    existing = tmp_path / "existing.bin"
+    existing.write_bytes(b"keep me")
+    one = s3ferry.download(
+        f"s3://{bucket}/p/bad.bin", existing, transfer=LARGE_LANE, store=store_config
+    )
+
+    assert (one.objects_done, one.objects_failed) == (0, 1)
+    assert one.failures[0].reason == "IntegrityError"
+    assert existing.read_bytes() == b"keep me"
+    assert _temps(tmp_path) == []
+
+
+def test_corrupt_object_to_stream_is_reported(
+    tmp_path: Path, bucket: str, store_config: StoreConfig, s3client: Any
+) -> None:
+    f = tmp_path / "f.bin"
+    f.write_bytes(os.urandom(5 * KiB))
+    assert s3ferry.upload(f, f"s3://{bucket}/k", store=store_config).ok
+    _corrupt(s3client, bucket, "k")
+
+    report = s3ferry.download_to_stream(f"s3://{bucket}/k", io.BytesIO(), store=store_config)
+
+    assert (report.objects_done, report.objects_failed) == (0, 1)
+    assert report.failures[0].reason == "IntegrityError"
+    assert not report.ok
+
+
+_MEASURE = textwrap.dedent(
+    """
+    import resource, subprocess, sys
+    code = subprocess.run([sys.executable, "-c", *sys.argv[1:]]).returncode
+    print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    sys.exit(code)
+    """
+)
+
+_JOB = textwrap.dedent(
+    """
+    import os, sys
+    import s3ferry
+    MiB = 1024 * 1024
+    cfg = s3ferry.TransferConfig(
+        part_size_bytes=8 * MiB,
+        large_file_buffers=4,
+        large_file_workers=2,
+        multipart_threshold_bytes=8 * MiB,
+    )
+    job = s3ferry.upload if sys.argv[1] == "upload" else s3ferry.download
+    report = job(sys.argv[2], sys.argv[3], transfer=cfg)
+    print(report.objects_done, report.bytes_done, report.failures, file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(0 if report.ok and report.objects_done == 1 else 3)
+    """
+)
+
+
+def _peak_rss_bytes(env: dict[str, str], *args: str) -> int:
+    """Peak RSS of one job run in a process of its own (the wrapper's only child)."""
+    run = subprocess.run(
+        [sys.executable, "-c", _MEASURE, _JOB, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stderr
+    return int(run.stdout.split()[-1]) * KiB  # Linux reports ru_maxrss in KiB
+
+
+def _md5_of(path: Path) -> str:
+    h = hashlib.md5()
+    with path.open("rb") as f:
+        while chunk := f.read(MiB):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def test_memory_stays_bounded_for_a_200MiB_file(
+    tmp_path: Path, bucket: str, cli_env: dict[str, str]
+) -> None:
+    big = tmp_path / "big.bin"
+    block = os.urandom(MiB)
+    with big.open("wb") as f:
+        for i in range(200):
+            f.write(i.to_bytes(8, "big") + block[8:])
+    bound = 4 * 8 * MiB + 150 * MiB
+
+    up_peak = _peak_rss_bytes(cli_env, "upload", str(big), f"s3://{bucket}/big.bin")
+    out = tmp_path / "back.bin"
+    down_peak = _peak_rss_bytes(cli_env, "download", f"s3://{bucket}/big.bin", str(out))
+
+    assert _md5_of(out) == _md5_of(big)
+    print(f"peak RSS: upload {up_peak / MiB:.0f} MiB, download {down_peak / MiB:.0f} MiB")
+    assert up_peak < bound, f"upload peak RSS {up_peak / MiB:.0f} MiB"
+    assert down_peak < bound, f"download peak RSS {down_peak / MiB:.0f} MiB"
+
+
+def test_wrong_secret_key_is_refused(
+    tmp_path: Path,
+    bucket: str,
+    store_config: StoreConfig,
+    s3client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    f = tmp_path / "f.txt"
+    f.write_bytes(b"secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret-key")
+
+    with pytest.raises(s3ferry.AccessDeniedError):
+        s3ferry.upload(f, f"s3://{bucket}/f.txt", store=store_config)
+    with pytest.raises(s3ferry.AccessDeniedError):
+        s3ferry.download(f"s3://{bucket}/f.txt", tmp_path / "out.txt", store=store_config)
+
+    assert "Contents" not in s3client.list_objects_v2(Bucket=bucket)
+    assert not (tmp_path / "out.txt").exists()
