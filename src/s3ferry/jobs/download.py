@@ -6,7 +6,6 @@ directory; keys that would escape it are reported and skipped.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from typing import BinaryIO
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, UsageError
 from s3ferry.events import EventSink, JobStarted, discard
-from s3ferry.jobs.lanes import drive, prefetched
+from s3ferry.jobs.lanes import prefetched, routed, run_lanes
 from s3ferry.jobs.report import JobReport
 from s3ferry.locations import parse_s3_url, path_for
 from s3ferry.storage.s3 import ObjectInfo, S3Store
@@ -68,7 +67,7 @@ def download(
         _ensure_dir(dest)
         prefix = url.as_prefix()
         items = _listed_items(prefetched(s3.list(prefix)), dest, prefix, recorder)
-    _run(s3, cfg, _announced(items, recorder, cfg), recorder)
+    _run(s3, cfg, items, recorder)
     return JobReport.from_tally(
         "download", str(url), str(dest), recorder.tally, time.monotonic() - started
     )
@@ -165,36 +164,24 @@ def _make_parent(parent: str, made: set[str]) -> None:
     made.add(parent)
 
 
-def _announced(
-    items: Iterator[DownloadItem], recorder: Recorder, cfg: TransferConfig
-) -> Iterator[tuple[bool, DownloadItem]]:
-    threshold = cfg.multipart_threshold_bytes or 0
-    for item in items:
-        recorder.queued(item.key, item.size_bytes)
-        yield item.size_bytes >= threshold, item
-    recorder.listing_finished()
-
-
 def _run(
-    s3: S3Store, cfg: TransferConfig, items: Iterator[tuple[bool, DownloadItem]], recorder: Recorder
+    s3: S3Store, cfg: TransferConfig, items: Iterator[DownloadItem], recorder: Recorder
 ) -> None:
+    assert cfg.small_lane_bytes is not None and cfg.small_file_workers is not None
+    assert cfg.multipart_threshold_bytes is not None
     large = LargeFileDownloader(s3, cfg, recorder)
+    budget = ByteBudget(cfg.small_lane_bytes)
 
-    async def main() -> None:
-        budget = ByteBudget(cfg.small_lane_bytes or 0)
-
-        async def small(item: DownloadItem) -> None:
-            await download_small(s3, item, budget, recorder)
-
-        await drive(
-            items,
-            small,
-            large.download,
-            cfg.small_file_workers or 1,
-            large_threads=LARGE_OBJECTS_AT_ONCE,
-        )
+    async def small(item: DownloadItem) -> None:
+        await download_small(s3, item, budget, recorder)
 
     try:
-        asyncio.run(main())
+        run_lanes(
+            routed(items, cfg.multipart_threshold_bytes, recorder),
+            small,
+            large.download,
+            cfg.small_file_workers,
+            large_threads=LARGE_OBJECTS_AT_ONCE,
+        )
     finally:
         large.close()

@@ -13,7 +13,9 @@ import asyncio
 import queue
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+
+from s3ferry.transfer.recorder import Recorder
 
 T = TypeVar("T")
 
@@ -55,6 +57,40 @@ class _LargeLane(Generic[T]):
             await asyncio.to_thread(t.join)
         if self._errors:
             raise self._errors[0]
+
+
+class Routable(Protocol):
+    """An item the lanes can route: its key and size decide the lane and the events."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def size_bytes(self) -> int: ...
+
+
+R = TypeVar("R", bound=Routable)
+
+
+def routed(
+    items: Iterable[R], threshold_bytes: int, recorder: Recorder
+) -> Iterator[tuple[bool, R]]:
+    """Pair each item with "is it large" (size >= threshold) and emit the listing events."""
+    for item in items:
+        recorder.queued(item.key, item.size_bytes)
+        yield item.size_bytes >= threshold_bytes, item
+    recorder.listing_finished()
+
+
+def run_lanes(
+    items: Iterable[tuple[bool, T]],
+    small: Callable[[T], Coroutine[Any, Any, None]],
+    large: Callable[[T], None],
+    small_workers: int,
+    large_threads: int,
+) -> None:
+    """:func:`drive` on a new event loop; returns when every item is finished."""
+    asyncio.run(drive(items, small, large, small_workers, large_threads))
 
 
 async def drive(

@@ -7,7 +7,6 @@ directory (the directory's contents go under the prefix, as with
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, UsageError
 from s3ferry.events import EventSink, JobStarted, discard
-from s3ferry.jobs.lanes import drive
+from s3ferry.jobs.lanes import routed, run_lanes
 from s3ferry.jobs.report import JobReport
 from s3ferry.listing.local import LocalEntry, walk
 from s3ferry.locations import S3Url, key_for, parse_s3_url
@@ -65,7 +64,7 @@ def upload(
         key = url.key + src.name if url.is_prefix else url.key
         st = src.stat()
         items = iter([UploadItem(str(src), key, st.st_size, st.st_mtime_ns)])
-    _run(s3, cfg, _announced(items, cfg, recorder), recorder)
+    _run(s3, cfg, items, recorder)
     tally = recorder.tally
     return JobReport.from_tally("upload", str(src), str(url), tally, time.monotonic() - started)
 
@@ -121,34 +120,23 @@ def _walk_items(root: str, prefix: str, recorder: Recorder) -> Iterator[UploadIt
         yield UploadItem(entry.path, key, entry.size_bytes, entry.mtime_ns)
 
 
-def _announced(
-    items: Iterator[UploadItem], cfg: TransferConfig, recorder: Recorder
-) -> Iterator[tuple[bool, UploadItem]]:
-    """Route each item to its lane by size and emit the listing events."""
-    threshold = cfg.multipart_threshold_bytes or 0
-    for item in items:
-        recorder.queued(item.key, item.size_bytes)
-        yield item.size_bytes >= threshold, item
-    recorder.listing_finished()
-
-
-def _run(
-    s3: S3Store, cfg: TransferConfig, items: Iterator[tuple[bool, UploadItem]], recorder: Recorder
-) -> None:
+def _run(s3: S3Store, cfg: TransferConfig, items: Iterator[UploadItem], recorder: Recorder) -> None:
     assert cfg.small_lane_bytes is not None and cfg.large_file_buffers is not None
-    assert cfg.small_file_workers is not None
+    assert cfg.small_file_workers is not None and cfg.multipart_threshold_bytes is not None
     large = LargeFileUploader(s3, cfg, BufferPool(cfg.large_file_buffers), recorder)
+    budget = ByteBudget(cfg.small_lane_bytes)
 
-    async def main() -> None:
-        budget = ByteBudget(cfg.small_lane_bytes or 0)
-
-        async def small(item: UploadItem) -> None:
-            await upload_small(s3, item, budget, recorder)
-
-        # One large-file thread: one sequential disk reader (MISSION section 2).
-        await drive(items, small, large.upload, cfg.small_file_workers or 1, large_threads=1)
+    async def small(item: UploadItem) -> None:
+        await upload_small(s3, item, budget, recorder)
 
     try:
-        asyncio.run(main())
+        # One large-file thread: one sequential disk reader (MISSION section 2).
+        run_lanes(
+            routed(items, cfg.multipart_threshold_bytes, recorder),
+            small,
+            large.upload,
+            cfg.small_file_workers,
+            large_threads=1,
+        )
     finally:
         large.close()

@@ -15,13 +15,13 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from s3ferry.config import TransferConfig
-from s3ferry.errors import IntegrityError, LocalIOError, S3ferryError
+from s3ferry.errors import IntegrityError
 from s3ferry.storage.s3 import ObjectInfo, S3Store
 from s3ferry.transfer.buffers import BufferPool, ByteBudget
 from s3ferry.transfer.checksums import (
@@ -106,24 +106,28 @@ async def download_small(
     taken = await budget.acquire(item.size_bytes)
     started = time.monotonic()
     try:
-        data, info = await store.get_small(item.key)
-        view = memoryview(data)
-        method = _verify_small(info, view)
-        tmp = temp_path(item.path)
-        try:
-            with open(tmp, "wb", buffering=0) as f:
-                f.write(view)
-            commit(tmp, item.path, dict(info.metadata))
-        except BaseException:
-            _remove(tmp)
-            raise
-        recorder.done(item.key, item.path, len(view), method, time.monotonic() - started)
-    except S3ferryError as e:
-        recorder.failed(item.key, item.path, e)
-    except OSError as e:
-        recorder.failed(item.key, item.path, LocalIOError(item.path, e.strerror or str(e)))
+        with recorder.reporting(item.key, item.path):
+            data, info = await store.get_small(item.key)
+            view = memoryview(data)
+            method = _verify_small(info, view)
+            with _temporary(item.path) as tmp:
+                with open(tmp, "wb", buffering=0) as f:
+                    f.write(view)
+                commit(tmp, item.path, dict(info.metadata))
+            recorder.done(item.key, item.path, len(view), method, time.monotonic() - started)
     finally:
         budget.release(taken)
+
+
+@contextlib.contextmanager
+def _temporary(path: str) -> Iterator[str]:
+    """A temporary path beside ``path``, removed if the block fails."""
+    tmp = temp_path(path)
+    try:
+        yield tmp
+    except BaseException:
+        _remove(tmp)
+        raise
 
 
 def _remove(path: str) -> None:
@@ -161,24 +165,20 @@ class LargeFileDownloader:
     def download(self, item: DownloadItem) -> None:
         """Download one large object; returns when it is verified and renamed (or failed)."""
         started = time.monotonic()
-        tmp = temp_path(item.path)
-        try:
+        with self._recorder.reporting(item.key, item.path), _temporary(item.path) as tmp:
             info = self._store.head(item.key)
             if info is None:
                 raise IntegrityError(self._store.url(item.key), "object vanished before download")
             method = self._fetch_verified(info, tmp)
             commit(tmp, item.path, dict(info.metadata))
-        except S3ferryError as e:
-            _remove(tmp)
-            self._recorder.failed(item.key, item.path, e)
-            return
-        except OSError as e:
-            _remove(tmp)
-            self._recorder.failed(item.key, item.path, LocalIOError(item.path, e.strerror or ""))
-            return
-        self._recorder.done(
-            item.key, item.path, info.size_bytes, method, time.monotonic() - started, in_parts=True
-        )
+            self._recorder.done(
+                item.key,
+                item.path,
+                info.size_bytes,
+                method,
+                time.monotonic() - started,
+                in_parts=True,
+            )
 
     def _fetch_verified(self, info: ObjectInfo, tmp: str) -> str:
         expected = expected_for(info)
@@ -293,7 +293,7 @@ def stream_object(
         whole.update(view)
         recorder.progressed(info.key, len(view))
 
-    try:
+    with recorder.reporting(info.key, "-"):
         with ThreadPoolExecutor(config.large_file_workers) as fetchers:
             _stream_in_order(store, info.key, ranges, pool, fetchers, out, written)
         composite = "-" in (expected.crc32c_b64 or expected.md5_etag or "")
@@ -303,15 +303,14 @@ def stream_object(
         )
         if problem:
             raise IntegrityError(store.url(info.key), problem)
-    except S3ferryError as e:
-        recorder.failed(info.key, "-", e)
-        return
-    except OSError as e:
-        recorder.failed(info.key, "-", LocalIOError("-", e.strerror or str(e)))
-        return
-    recorder.done(
-        info.key, "-", info.size_bytes, expected.method, time.monotonic() - started, in_parts=True
-    )
+        recorder.done(
+            info.key,
+            "-",
+            info.size_bytes,
+            expected.method,
+            time.monotonic() - started,
+            in_parts=True,
+        )
 
 
 def _stream_in_order(

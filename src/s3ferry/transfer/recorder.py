@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from s3ferry.errors import S3ferryError
+from s3ferry.errors import LocalIOError, S3ferryError
 from s3ferry.events import (
     BytesTransferred,
     EventSink,
@@ -88,6 +90,16 @@ class Recorder:
             self.tally.skipped_objects += 1
             self.tally.skipped_by_reason[reason] += 1
         self._sink(ObjectSkipped(key, path, reason))
+
+    @contextmanager
+    def reporting(self, key: str, path: str) -> Iterator[None]:
+        """Record as this object's failure an S3ferryError (or OSError) raised in the block."""
+        try:
+            yield
+        except S3ferryError as e:
+            self.failed(key, path, e)
+        except OSError as e:
+            self.failed(key, path, LocalIOError(e.filename or path, e.strerror or str(e)))
 
     def failed(self, key: str, path: str, error: S3ferryError) -> None:
         reason = type(error).__name__

@@ -89,15 +89,14 @@ async def upload_small(
     taken = await budget.acquire(item.size_bytes)
     started = time.monotonic()
     try:
-        data = read_small(item)
-        meta = object_metadata(item)
-        meta[META_CRC32C] = str(crc32c(data))
-        await store.put_small(item.key, data, meta)
-        recorder.done(item.key, item.path, item.size_bytes, "sha256", time.monotonic() - started)
-    except S3ferryError as e:
-        recorder.failed(item.key, item.path, e)
-    except OSError as e:
-        recorder.failed(item.key, item.path, LocalIOError(item.path, e.strerror or str(e)))
+        with recorder.reporting(item.key, item.path):
+            data = read_small(item)
+            meta = object_metadata(item)
+            meta[META_CRC32C] = str(crc32c(data))
+            await store.put_small(item.key, data, meta)
+            recorder.done(
+                item.key, item.path, item.size_bytes, "sha256", time.monotonic() - started
+            )
     finally:
         budget.release(taken)
 
@@ -153,22 +152,14 @@ class LargeFileUploader:
 
     def upload(self, item: UploadItem) -> None:
         """Read ``item`` sequentially and queue its parts; returns when the file is read."""
-        try:
-            f = open(item.path, "rb", buffering=0)  # noqa: SIM115 - closed below
-        except OSError as e:
-            self._recorder.failed(item.key, item.path, LocalIOError(item.path, e.strerror or ""))
-            return
-        with f:
+        with self._recorder.reporting(item.key, item.path), open(item.path, "rb", buffering=0) as f:
             self._upload_open(item, f)
 
     def _upload_open(self, item: UploadItem, f: io.FileIO) -> None:
         part_size = part_size_for(item.size_bytes, self._part_size)
         meta = {**object_metadata(item), META_PART_SIZE: str(part_size)}
-        try:
-            upload = _Multipart(item, self._store.create_multipart(item.key, meta))
-        except S3ferryError as e:
-            self._recorder.failed(item.key, item.path, e)
-            return
+        # Failing here, before any part exists, is reported by the caller's ``reporting``.
+        upload = _Multipart(item, self._store.create_multipart(item.key, meta))
         error: S3ferryError | None = None
         try:
             self._read_parts(upload, f, part_size)
