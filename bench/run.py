@@ -30,7 +30,7 @@ import boto3  # noqa: E402
 from bench.datasets import DEFAULT_ROOT, NAMES, Dataset, generate  # noqa: E402
 from bench.measure import run_timed  # noqa: E402
 from bench.report import RunResult, markdown_table  # noqa: E402
-from bench.tools import TOOLS, Transfer, s5cmd, tool_env  # noqa: E402
+from bench.tools import TOOLS, Transfer, tool_env  # noqa: E402
 from bench.verify import list_sizes, verify_download, verify_upload  # noqa: E402
 from s3ferry.localserver import LocalS3, LocalS3Info  # noqa: E402
 
@@ -52,6 +52,7 @@ class Bench:
     env: dict[str, str]
     root: Path
     json_out: IO[str] | None
+    seed_tool: str
 
 
 def main() -> None:
@@ -63,7 +64,8 @@ def main() -> None:
     json_file = open(args.json, "w") if args.json else nullcontext(None)  # noqa: SIM115
     try:
         with LocalS3(data_dir=server_dir) as info, json_file as json_out:
-            bench = Bench(info, s3_client(info), tool_env(info), args.root, json_out)
+            bench = Bench(info, s3_client(info), tool_env(info), args.root, json_out,
+                          args.seed_with)
             bench.s3.create_bucket(Bucket=BUCKET)
             for dataset in sets:
                 for op in args.ops:
@@ -83,6 +85,9 @@ def parse_args() -> argparse.Namespace:
                         help=f"datasets, server data, downloads and logs (default {DEFAULT_ROOT})")
     parser.add_argument("--json", type=Path, help="also write every run as a JSON line here")
     parser.add_argument("--quick", action="store_true", help="reduced datasets for a smoke run")
+    parser.add_argument("--seed-with", choices=("s5cmd", "s3ferry"), default="s5cmd",
+                        help="tool that uploads the download source (default s5cmd: objects "
+                        "without checksums; s3ferry: objects with CRC32C checksums)")
     return parser.parse_args()
 
 
@@ -163,11 +168,16 @@ def record(bench: Bench, result: RunResult) -> None:
 
 
 def seed_source(bench: Bench, dataset: Dataset, prefix: str) -> None:
-    """Upload the dataset once, untimed, with s5cmd, as the source of the download runs."""
+    """Upload the dataset once, untimed, as the source of the download runs.
+
+    Who uploads decides what downloads can verify against: s5cmd stores no
+    checksums (an MD5 ETag is all there is), s3ferry stores CRC32C checksums.
+    """
     empty_prefix(bench, prefix)
     transfer = Transfer("upload", dataset.path, f"s3://{BUCKET}/{prefix}",
                         bench.info.endpoint_url)
-    subprocess.run(s5cmd(transfer), env=bench.env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(TOOLS[bench.seed_tool](transfer), env=bench.env, check=True,
+                   stdout=subprocess.DEVNULL)
     if problem := verify_upload(bench.s3, dataset, BUCKET, prefix):
         raise SystemExit(f"seeding s3://{BUCKET}/{prefix} failed: {problem}")
 

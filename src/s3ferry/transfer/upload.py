@@ -17,12 +17,19 @@ import mimetypes
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from s3ferry.config import TransferConfig, part_size_for
-from s3ferry.errors import IntegrityError, LocalIOError, S3ferryError, SourceChangedError
+from s3ferry.config import S3_MAX_PARTS, TransferConfig, part_size_for
+from s3ferry.errors import (
+    IntegrityError,
+    LocalIOError,
+    S3ferryError,
+    SourceChangedError,
+    UsageError,
+)
 from s3ferry.storage.s3 import CompletedPart, S3Store
 from s3ferry.transfer.buffers import BufferPool, ByteBudget
 from s3ferry.transfer.checksums import (
@@ -160,15 +167,30 @@ class LargeFileUploader:
         meta = {**object_metadata(item), META_PART_SIZE: str(part_size)}
         # Failing here, before any part exists, is reported by the caller's ``reporting``.
         upload = _Multipart(item, self._store.create_multipart(item.key, meta))
-        error: S3ferryError | None = None
-        try:
-            self._read_parts(upload, f, part_size)
+
+        def unchanged() -> None:
             if f.read(1) or _changed(item, os.fstat(f.fileno())):
                 raise SourceChangedError(item.path, "file changed while being uploaded")
+
+        self._read_then_finish(upload, f, part_size, None, unchanged)
+
+    def _read_then_finish(
+        self,
+        upload: _Multipart,
+        f: Readable,
+        part_size: int,
+        first: tuple[bytearray, int] | None,
+        check: Callable[[], None],
+    ) -> None:
+        """Read every part, run ``check``; the last part sent (or this) completes or aborts."""
+        error: S3ferryError | None = None
+        try:
+            self._read_parts(upload, f, part_size, first)
+            check()
         except S3ferryError as e:
             error = e
         except OSError as e:
-            error = LocalIOError(item.path, e.strerror or str(e))
+            error = LocalIOError(upload.item.path, e.strerror or str(e))
         if upload.read_finished(error):
             self._finish(upload)
 
@@ -194,6 +216,13 @@ class LargeFileUploader:
                 if known:
                     raise SourceChangedError(upload.item.path, "file shrank while being uploaded")
                 break
+            if number > S3_MAX_PARTS:
+                self._pool.release(buf)
+                raise UsageError(
+                    "-",
+                    f"stream is longer than {S3_MAX_PARTS:,} parts of "
+                    f"{part_size:,} bytes; use a larger --part-size",
+                )
             self._submit(upload, number, buf, size)
             remaining = remaining - size if known else (-1 if size == part_size else 0)
 
@@ -216,36 +245,29 @@ class LargeFileUploader:
 
     def upload_stream(self, stream: Readable, key: str) -> None:
         """Upload a stream of unknown length: one PUT if it fits one part, else multipart."""
-        started = time.monotonic()
-        buf, size = self._fill(stream, self._part_size)
-        try:
+        with self._recorder.reporting(key, "-"):
+            started = time.monotonic()
+            buf, size = self._fill(stream, self._part_size)
             if size < self._part_size:
-                data = bytes(memoryview(buf)[:size])
-                self._store.put_object(key, data, {})
-                self._recorder.done(key, "-", size, "crc32c", time.monotonic() - started)
+                self._put_whole(key, buf, size, started)
                 return
-        except S3ferryError as e:
-            self._recorder.failed(key, "-", e)
-            return
-        finally:
-            if size < self._part_size:
+            try:
+                meta = {META_PART_SIZE: str(self._part_size)}
+                upload = _Multipart(
+                    UploadItem("-", key, -1, 0), self._store.create_multipart(key, meta)
+                )
+            except BaseException:
                 self._pool.release(buf)
-        item = UploadItem("-", key, -1, 0)
+                raise
+            self._read_then_finish(upload, stream, self._part_size, (buf, size), lambda: None)
+
+    def _put_whole(self, key: str, buf: bytearray, size: int, started: float) -> None:
         try:
-            upload = _Multipart(
-                item, self._store.create_multipart(key, {META_PART_SIZE: str(self._part_size)})
-            )
-        except S3ferryError as e:
+            data = bytes(memoryview(buf)[:size])
+        finally:
             self._pool.release(buf)
-            self._recorder.failed(key, "-", e)
-            return
-        error: S3ferryError | None = None
-        try:
-            self._read_parts(upload, stream, self._part_size, first=(buf, size))
-        except OSError as e:
-            error = LocalIOError("-", e.strerror or str(e))
-        if upload.read_finished(error):
-            self._finish(upload)
+        self._store.put_object(key, data, {})
+        self._recorder.done(key, "-", size, "crc32c", time.monotonic() - started)
 
     def _send(
         self, upload: _Multipart, number: int, buf: bytearray, body: bytes | bytearray, crc: int
