@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
-import secrets
 import threading
 import time
 from collections import deque
@@ -49,9 +49,13 @@ class DownloadItem:
     size_bytes: int
 
 
+_temp_numbers = itertools.count()
+
+
 def temp_path(path: str) -> str:
+    """A hidden name beside ``path``, unique to this process (pid and a counter)."""
     head, name = os.path.split(path)
-    return os.path.join(head, f".{name}.s3ferry-{secrets.token_hex(4)}")
+    return os.path.join(head, f".{name}.s3ferry-{os.getpid()}-{next(_temp_numbers)}")
 
 
 def commit(tmp: str, path: str, metadata: dict[str, str] | None) -> None:
@@ -108,15 +112,20 @@ async def download_small(
     try:
         with recorder.reporting(item.key, item.path):
             data, info = await store.get_small(item.key)
-            view = memoryview(data)
-            method = _verify_small(info, view)
-            with _temporary(item.path) as tmp:
-                with open(tmp, "wb", buffering=0) as f:
-                    f.write(view)
-                commit(tmp, item.path, dict(info.metadata))
-            recorder.done(item.key, item.path, len(view), method, time.monotonic() - started)
+            method = _write_verified(info, memoryview(data), item.path)
+            recorder.done(item.key, item.path, info.size_bytes, method, time.monotonic() - started)
     finally:
         budget.release(taken)
+
+
+def _write_verified(info: ObjectInfo, data: memoryview, path: str) -> str:
+    """Verify ``data`` and write it to ``path`` through a temporary file; returns the check."""
+    method = _verify_small(info, data)
+    with _temporary(path) as tmp:
+        with open(tmp, "wb", buffering=0) as f:
+            f.write(data)
+        commit(tmp, path, dict(info.metadata))
+    return method
 
 
 @contextlib.contextmanager
