@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from s3ferry.config import StoreConfig, TransferConfig
     from s3ferry.errors import (
         AccessDeniedError,
+        Cancelled,
         IntegrityError,
         LocalIOError,
         NotFoundError,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "AccessDeniedError": "s3ferry.errors",
+    "Cancelled": "s3ferry.errors",
     "IntegrityError": "s3ferry.errors",
     "JobReport": "s3ferry.jobs.report",
     "LocalIOError": "s3ferry.errors",
@@ -55,6 +57,7 @@ _WHERE = {
 
 __all__ = [
     "AccessDeniedError",
+    "Cancelled",
     "IntegrityError",
     "JobReport",
     "LocalIOError",

@@ -12,7 +12,8 @@ trying again could help, so callers decide without parsing messages::
     │   └── TransientError    5xx, throttling, connection reset (retryable)
     ├── IntegrityError        bytes read back or stored differ from the source
     ├── SourceChangedError    a local file changed while it was being read
-    └── LocalIOError          a local file could not be read or written
+    ├── LocalIOError          a local file could not be read or written
+    └── Cancelled             the job was interrupted before this object finished
 
 Errors from botocore and obstore are translated into this tree inside
 ``s3ferry.storage`` only; nothing above that layer sees their types.
@@ -67,3 +68,7 @@ class SourceChangedError(S3ferryError):
 
 class LocalIOError(S3ferryError):
     """A local file or directory could not be read or written."""
+
+
+class Cancelled(S3ferryError):
+    """The job was interrupted (e.g. Ctrl-C) before this object finished."""

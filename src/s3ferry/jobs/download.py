@@ -183,6 +183,7 @@ def _run(
             large.download,
             cfg.small_file_workers,
             large_threads=LARGE_OBJECTS_AT_ONCE,
+            cancel=large.cancel,
         )
     finally:
         large.close()

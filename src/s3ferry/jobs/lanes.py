@@ -30,6 +30,7 @@ class _LargeLane(Generic[T]):
         self._queue: queue.Queue[T | None] = queue.Queue(HANDOFF_DEPTH)
         self._run = run
         self._errors: list[BaseException] = []
+        self._closing = False
         self._threads = [
             threading.Thread(target=self._work, name=f"s3ferry-large-{i}", daemon=True)
             for i in range(threads)
@@ -51,8 +52,11 @@ class _LargeLane(Generic[T]):
             await asyncio.to_thread(self._queue.put, item)
 
     async def close(self) -> None:
-        for _ in self._threads:
-            await self.put(None)  # type: ignore[arg-type]
+        """Let the threads finish their queue and stop; a second call only waits."""
+        if not self._closing:
+            self._closing = True
+            for _ in self._threads:
+                await self.put(None)  # type: ignore[arg-type]
         for t in self._threads:
             await asyncio.to_thread(t.join)
         if self._errors:
@@ -88,9 +92,10 @@ def run_lanes(
     large: Callable[[T], None],
     small_workers: int,
     large_threads: int,
+    cancel: Callable[[], None],
 ) -> None:
     """:func:`drive` on a new event loop; returns when every item is finished."""
-    asyncio.run(drive(items, small, large, small_workers, large_threads))
+    asyncio.run(drive(items, small, large, small_workers, large_threads, cancel))
 
 
 async def drive(
@@ -99,8 +104,13 @@ async def drive(
     large: Callable[[T], None],
     small_workers: int,
     large_threads: int,
+    cancel: Callable[[], None],
 ) -> None:
-    """Run ``small(item)`` or ``large(item)`` for every ``(is_large, item)``; wait for all."""
+    """Run ``small(item)`` or ``large(item)`` for every ``(is_large, item)``; wait for all.
+
+    If the run is interrupted (Ctrl-C cancels the event loop's main task),
+    ``cancel()`` tells the large lane to stop before its threads are joined.
+    """
     slots = asyncio.Semaphore(small_workers)
     tasks: set[asyncio.Task[None]] = set()
     lane: _LargeLane[T] = _LargeLane(large, large_threads)
@@ -119,8 +129,12 @@ async def drive(
             tasks.add(task)
             task.add_done_callback(finished)
         await asyncio.gather(*list(tasks))
-    finally:
         await lane.close()
+    except BaseException:
+        # Also reached when Ctrl-C lands while waiting for the large lane to drain.
+        cancel()
+        await lane.close()
+        raise
 
 
 def prefetched(items: Iterator[T], depth_batches: int = 2) -> Iterator[T]:

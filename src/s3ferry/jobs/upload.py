@@ -137,6 +137,7 @@ def _run(s3: S3Store, cfg: TransferConfig, items: Iterator[UploadItem], recorder
             large.upload,
             cfg.small_file_workers,
             large_threads=1,
+            cancel=large.cancel,
         )
     finally:
         large.close()

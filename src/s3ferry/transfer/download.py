@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from s3ferry.config import TransferConfig
-from s3ferry.errors import IntegrityError
+from s3ferry.errors import Cancelled, IntegrityError
 from s3ferry.storage.s3 import ObjectInfo, S3Store
 from s3ferry.transfer.buffers import BufferPool, ByteBudget
 from s3ferry.transfer.checksums import (
@@ -170,11 +170,21 @@ class LargeFileDownloader:
         )
         # Bounds ranges queued ahead of the workers, so memory never grows with object size.
         self._slots = threading.Semaphore(2 * config.large_file_workers)
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop: no new object or range starts; unfinished objects leave no file behind."""
+        self._cancelled.set()
+
+    def _check_cancelled(self, key: str) -> None:
+        if self._cancelled.is_set():
+            raise Cancelled(self._store.url(key), "interrupted before the download finished")
 
     def download(self, item: DownloadItem) -> None:
         """Download one large object; returns when it is verified and renamed (or failed)."""
         started = time.monotonic()
         with self._recorder.reporting(item.key, item.path), _temporary(item.path) as tmp:
+            self._check_cancelled(item.key)
             info = self._store.head(item.key)
             if info is None:
                 raise IntegrityError(self._store.url(item.key), "object vanished before download")
@@ -222,6 +232,9 @@ class LargeFileDownloader:
                 hasher = _RangeHasher(want_md5)
                 hashers.append(hasher)
                 self._slots.acquire()
+                if self._cancelled.is_set():
+                    self._slots.release()
+                    self._check_cancelled(info.key)
                 futures.append(
                     self._ranges.submit(self._fetch_one, info.key, start, end, fd, hasher)
                 )
@@ -234,6 +247,7 @@ class LargeFileDownloader:
 
     def _fetch_one(self, key: str, start: int, end: int, fd: int, hasher: _RangeHasher) -> None:
         try:
+            self._check_cancelled(key)
             self._store.read_range(key, start, end, _writer(fd, hasher, self._recorder, key))
         finally:
             self._slots.release()

@@ -24,6 +24,7 @@ from typing import Protocol
 
 from s3ferry.config import S3_MAX_PARTS, TransferConfig, part_size_for
 from s3ferry.errors import (
+    Cancelled,
     IntegrityError,
     LocalIOError,
     S3ferryError,
@@ -156,11 +157,22 @@ class LargeFileUploader:
         self._senders = ThreadPoolExecutor(
             config.large_file_workers, thread_name_prefix="s3ferry-part"
         )
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop: no new file or part starts; uploads in flight are aborted, not completed."""
+        self._cancelled.set()
+
+    def _check_cancelled(self, path: str) -> None:
+        if self._cancelled.is_set():
+            raise Cancelled(path, "interrupted before the upload finished")
 
     def upload(self, item: UploadItem) -> None:
         """Read ``item`` sequentially and queue its parts; returns when the file is read."""
-        with self._recorder.reporting(item.key, item.path), open(item.path, "rb", buffering=0) as f:
-            self._upload_open(item, f)
+        with self._recorder.reporting(item.key, item.path):
+            self._check_cancelled(item.path)
+            with open(item.path, "rb", buffering=0) as f:
+                self._upload_open(item, f)
 
     def _upload_open(self, item: UploadItem, f: io.FileIO) -> None:
         part_size = part_size_for(item.size_bytes, self._part_size)
@@ -206,6 +218,7 @@ class LargeFileUploader:
         remaining = upload.item.size_bytes if known else -1
         number = 0
         while remaining != 0 and upload.error is None:
+            self._check_cancelled(upload.item.path)
             number += 1
             if first is not None:
                 (buf, size), first = first, None
@@ -275,6 +288,7 @@ class LargeFileUploader:
         part: CompletedPart | None = None
         error: S3ferryError | None = None
         try:
+            self._check_cancelled(upload.item.path)
             if upload.error is None:
                 etag = self._store.upload_part(upload.item.key, upload.upload_id, number, body, crc)
                 part = CompletedPart(number, etag, crc)
