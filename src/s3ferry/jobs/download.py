@@ -6,6 +6,7 @@ directory; keys that would escape it are reported and skipped.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from typing import BinaryIO
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, UsageError
 from s3ferry.events import EventSink, JobStarted, discard
-from s3ferry.jobs.lanes import prefetched, routed, run_lanes
+from s3ferry.jobs.lanes import drive, prefetched, routed
 from s3ferry.jobs.report import JobReport
 from s3ferry.locations import parse_s3_url, path_for
 from s3ferry.storage.s3 import ObjectInfo, S3Store
@@ -177,13 +178,15 @@ def _run(
         await download_small(s3, item, budget, recorder)
 
     try:
-        run_lanes(
-            routed(items, cfg.multipart_threshold_bytes, recorder),
-            small,
-            large.download,
-            cfg.small_file_workers,
-            large_threads=LARGE_OBJECTS_AT_ONCE,
-            cancel=large.cancel,
+        asyncio.run(
+            drive(
+                routed(items, cfg.multipart_threshold_bytes, recorder),
+                small,
+                large.download,
+                cfg.small_file_workers,
+                large_threads=LARGE_OBJECTS_AT_ONCE,
+                cancel=large.cancel,
+            )
         )
     finally:
         large.close()

@@ -86,18 +86,6 @@ def routed(
     recorder.listing_finished()
 
 
-def run_lanes(
-    items: Iterable[tuple[bool, T]],
-    small: Callable[[T], Coroutine[Any, Any, None]],
-    large: Callable[[T], None],
-    small_workers: int,
-    large_threads: int,
-    cancel: Callable[[], None],
-) -> None:
-    """:func:`drive` on a new event loop; returns when every item is finished."""
-    asyncio.run(drive(items, small, large, small_workers, large_threads, cancel))
-
-
 async def drive(
     items: Iterable[tuple[bool, T]],
     small: Callable[[T], Coroutine[Any, Any, None]],

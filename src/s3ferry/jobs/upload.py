@@ -7,6 +7,7 @@ directory (the directory's contents go under the prefix, as with
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, UsageError
 from s3ferry.events import EventSink, JobStarted, discard
-from s3ferry.jobs.lanes import routed, run_lanes
+from s3ferry.jobs.lanes import drive, routed
 from s3ferry.jobs.report import JobReport
 from s3ferry.listing.local import LocalEntry, walk
 from s3ferry.locations import S3Url, key_for, parse_s3_url
@@ -131,13 +132,15 @@ def _run(s3: S3Store, cfg: TransferConfig, items: Iterator[UploadItem], recorder
 
     try:
         # One large-file thread: one sequential disk reader (MISSION section 2).
-        run_lanes(
-            routed(items, cfg.multipart_threshold_bytes, recorder),
-            small,
-            large.upload,
-            cfg.small_file_workers,
-            large_threads=1,
-            cancel=large.cancel,
+        asyncio.run(
+            drive(
+                routed(items, cfg.multipart_threshold_bytes, recorder),
+                small,
+                large.upload,
+                cfg.small_file_workers,
+                large_threads=1,
+                cancel=large.cancel,
+            )
         )
     finally:
         large.close()
