@@ -3,10 +3,10 @@ from __future__ import annotations
 import base64
 import hashlib
 
+from s3ferry.storage.s3 import crc32c_b64
 from s3ferry.transfer.checksums import (
     Computed,
     Expected,
-    b64_crc,
     composite_crc32c,
     crc32c,
     is_multipart_md5,
@@ -39,9 +39,9 @@ def test_multipart_etag() -> None:
 def test_mismatch_prefers_crc_and_reports_differences() -> None:
     data = b"hello"
     good = Computed([crc32c(data)], [hashlib.md5(data).digest()])
-    assert mismatch(Expected(crc32c_b64=b64_crc(crc32c(data))), good) is None
+    assert mismatch(Expected(crc32c_b64=crc32c_b64(crc32c(data))), good) is None
     assert mismatch(Expected(md5_etag=hashlib.md5(data).hexdigest()), good) is None
     bad = Computed([crc32c(b"hellp")], [hashlib.md5(b"hellp").digest()])
-    assert "CRC32C" in (mismatch(Expected(crc32c_b64=b64_crc(crc32c(data))), bad) or "")
+    assert "CRC32C" in (mismatch(Expected(crc32c_b64=crc32c_b64(crc32c(data))), bad) or "")
     assert "MD5" in (mismatch(Expected(md5_etag=hashlib.md5(data).hexdigest()), bad) or "")
     assert Expected().method == "size" and mismatch(Expected(), bad) is None

@@ -16,7 +16,7 @@ from typing import BinaryIO
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, UsageError
 from s3ferry.events import EventSink, JobStarted, discard
-from s3ferry.jobs.lanes import drive, prefetched, routed
+from s3ferry.jobs.lanes import drive, open_store, prefetched, routed
 from s3ferry.jobs.report import JobReport
 from s3ferry.locations import parse_s3_url, path_for
 from s3ferry.storage.s3 import ObjectInfo, S3Store
@@ -54,7 +54,7 @@ def download(
     """
     url = parse_s3_url(source)
     cfg = resolve(transfer or TransferConfig())
-    s3 = _open_store(url.bucket, cfg, store)
+    s3 = open_store(url.bucket, cfg, store)
     dest = Path(destination)
     single = None if url.is_prefix else s3.head(url.key)
     recorder = Recorder(sink)
@@ -92,7 +92,7 @@ def download_to_stream(
     if url.is_prefix:
         raise UsageError(str(url), "writing to a stream needs one object, not a prefix")
     cfg = resolve(transfer or TransferConfig())
-    s3 = _open_store(url.bucket, cfg, store)
+    s3 = open_store(url.bucket, cfg, store)
     info = s3.head(url.key)
     if info is None:
         raise UsageError(str(url), "no such key")
@@ -104,17 +104,6 @@ def download_to_stream(
     return JobReport.from_tally(
         "download", str(url), "-", recorder.tally, time.monotonic() - started
     )
-
-
-def _open_store(bucket: str, cfg: TransferConfig, store: StoreConfig | None) -> S3Store:
-    assert cfg.small_file_workers is not None and cfg.large_file_workers is not None
-    s3 = S3Store(
-        bucket,
-        store or StoreConfig(),
-        max_connections=cfg.small_file_workers + cfg.large_file_workers,
-    )
-    s3.check_bucket()
-    return s3
 
 
 def _single_target(dest: Path, key: str, as_typed: str) -> Path:

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
+from s3ferry.config import StoreConfig, TransferConfig
+from s3ferry.storage.s3 import S3Store
 from s3ferry.transfer.recorder import Recorder
 
 T = TypeVar("T")
@@ -61,6 +63,22 @@ class _LargeLane(Generic[T]):
             await asyncio.to_thread(t.join)
         if self._errors:
             raise self._errors[0]
+
+
+def open_store(bucket: str, cfg: TransferConfig, store: StoreConfig | None) -> S3Store:
+    """The store for a job's bucket, with a connection per worker, checked before any work.
+
+    Raises:
+        NotFoundError / AccessDeniedError: the bucket is missing or refuses us.
+    """
+    assert cfg.small_file_workers is not None and cfg.large_file_workers is not None
+    s3 = S3Store(
+        bucket,
+        store or StoreConfig(),
+        max_connections=cfg.small_file_workers + cfg.large_file_workers,
+    )
+    s3.check_bucket()
+    return s3
 
 
 class Routable(Protocol):

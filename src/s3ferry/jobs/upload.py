@@ -16,10 +16,10 @@ from pathlib import Path
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, UsageError
 from s3ferry.events import EventSink, JobStarted, discard
-from s3ferry.jobs.lanes import drive, routed
+from s3ferry.jobs.lanes import drive, open_store, routed
 from s3ferry.jobs.report import JobReport
 from s3ferry.listing.local import LocalEntry, walk
-from s3ferry.locations import S3Url, key_for, parse_s3_url
+from s3ferry.locations import key_for, parse_s3_url
 from s3ferry.storage.s3 import S3Store
 from s3ferry.transfer.buffers import BufferPool, ByteBudget
 from s3ferry.transfer.recorder import Recorder
@@ -54,7 +54,7 @@ def upload(
     if not src.exists():
         raise UsageError(str(src), "no such file or directory")
     cfg = resolve(transfer or TransferConfig())
-    s3 = _open_store(url, cfg, store)
+    s3 = open_store(url.bucket, cfg, store)
     recorder = Recorder(sink)
     sink(JobStarted("upload", str(src), str(url)))
     started = time.monotonic()
@@ -83,7 +83,7 @@ def upload_from_stream(
     if url.is_prefix:
         raise UsageError(str(url), "uploading a stream needs a full key, not a prefix")
     cfg = resolve(transfer or TransferConfig())
-    s3 = _open_store(url, cfg, store)
+    s3 = open_store(url.bucket, cfg, store)
     recorder = Recorder(sink)
     sink(JobStarted("upload", "-", str(url)))
     started = time.monotonic()
@@ -92,21 +92,10 @@ def upload_from_stream(
     return JobReport.from_tally("upload", "-", str(url), recorder.tally, time.monotonic() - started)
 
 
-def _open_store(url: S3Url, cfg: TransferConfig, store: StoreConfig | None) -> S3Store:
-    assert cfg.small_file_workers is not None and cfg.large_file_workers is not None
-    s3 = S3Store(
-        url.bucket,
-        store or StoreConfig(),
-        max_connections=cfg.small_file_workers + cfg.large_file_workers,
-    )
-    s3.check_bucket()
-    return s3
-
-
 def _walk_items(root: str, prefix: str, recorder: Recorder) -> Iterator[UploadItem]:
     for entry in walk(root):
         if not isinstance(entry, LocalEntry):
-            if entry.reason.startswith("cannot"):
+            if entry.unreadable:
                 recorder.failed(
                     prefix + entry.relative, entry.path, LocalIOError(entry.path, entry.reason)
                 )

@@ -30,6 +30,7 @@ class WalkProblem:
     path: str
     relative: str
     reason: str
+    unreadable: bool = False  # True: the entry could not be read (a failure, not a skip)
 
 
 def _sort_key(entry: os.DirEntry[str]) -> bytes:
@@ -55,7 +56,7 @@ def _walk_dir(path: str, relative: str) -> Iterator[LocalEntry | WalkProblem]:
         with os.scandir(path) as it:
             entries = sorted(it, key=_sort_key)
     except OSError as e:
-        yield WalkProblem(path, relative, f"cannot read directory: {e.strerror}")
+        yield WalkProblem(path, relative, f"cannot read directory: {e.strerror}", unreadable=True)
         return
     if not entries and relative:
         yield WalkProblem(path, relative, "empty directory")
@@ -68,7 +69,7 @@ def _walk_entry(entry: os.DirEntry[str], rel: str) -> Iterator[LocalEntry | Walk
     try:
         st = entry.stat(follow_symlinks=False)
     except OSError as e:
-        yield WalkProblem(entry.path, rel, f"cannot stat: {e.strerror}")
+        yield WalkProblem(entry.path, rel, f"cannot stat: {e.strerror}", unreadable=True)
         return
     if stat.S_ISDIR(st.st_mode):
         yield from _walk_dir(entry.path, rel + "/")

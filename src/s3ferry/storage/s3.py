@@ -211,8 +211,11 @@ class S3Store:
 
     def complete_multipart(
         self, key: str, upload_id: str, parts: Sequence[CompletedPart]
-    ) -> ObjectInfo:
-        """Complete the upload; the store checks every part's checksum again."""
+    ) -> str | None:
+        """Complete the upload; returns the store's composite CRC32C (``None`` if it keeps none).
+
+        The store checks every part's checksum again.
+        """
         doc = {
             "Parts": [
                 {"PartNumber": p.number, "ETag": p.etag, "ChecksumCRC32C": crc32c_b64(p.crc32c)}
@@ -223,12 +226,8 @@ class S3Store:
             r = self._boto.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload=doc
             )
-        return ObjectInfo(
-            key=key,
-            size_bytes=-1,
-            etag=str(r.get("ETag", "")).strip('"'),
-            checksum_crc32c=r.get("ChecksumCRC32C"),
-        )
+        stored = r.get("ChecksumCRC32C")
+        return str(stored) if stored is not None else None
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         with translated(self.url(key)):

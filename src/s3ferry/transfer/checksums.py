@@ -11,13 +11,14 @@ Order of preference when verifying a download (cheapest first, all exact):
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import crc32c as _crc32c
+
+from s3ferry.storage.s3 import crc32c_b64
 
 META_MTIME_NS = "s3ferry-mtime-ns"
 META_SIZE = "s3ferry-size"
@@ -33,14 +34,10 @@ def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
     return int(_crc32c.crc32c(data, value))
 
 
-def b64_crc(value: int) -> str:
-    return base64.b64encode(value.to_bytes(4, "big")).decode()
-
-
 def composite_crc32c(part_crcs: Sequence[int]) -> str:
     """S3's composite checksum of a multipart object: ``b64(crc32c(crc1..crcN))-N``."""
     joined = b"".join(c.to_bytes(4, "big") for c in part_crcs)
-    return f"{b64_crc(crc32c(joined))}-{len(part_crcs)}"
+    return f"{crc32c_b64(crc32c(joined))}-{len(part_crcs)}"
 
 
 def multipart_etag(part_md5s: Sequence[bytes]) -> str:
@@ -64,6 +61,11 @@ class Expected:
     md5_etag: str | None = None
 
     @property
+    def composite(self) -> bool:
+        """True for a multipart object's checksum of part checksums (``...-N``)."""
+        return "-" in (self.crc32c_b64 or self.md5_etag or "")
+
+    @property
     def method(self) -> str:
         if self.crc32c_b64 is not None:
             return "crc32c"
@@ -84,15 +86,15 @@ def mismatch(expected: Expected, computed: Computed) -> str | None:
         crcs = computed.part_crcs
         got = (
             composite_crc32c(crcs)
-            if "-" in expected.crc32c_b64
-            else (b64_crc(crcs[0]) if len(crcs) == 1 else None)
+            if expected.composite
+            else (crc32c_b64(crcs[0]) if len(crcs) == 1 else None)
         )
         if got != expected.crc32c_b64:
             return f"CRC32C {got} != stored {expected.crc32c_b64}"
         return None
     if expected.md5_etag is not None:
         md5s = computed.part_md5s
-        got = multipart_etag(md5s) if "-" in expected.md5_etag else md5s[0].hex()
+        got = multipart_etag(md5s) if expected.composite else md5s[0].hex()
         if got != expected.md5_etag:
             return f"MD5 {got} != ETag {expected.md5_etag}"
     return None

@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 from s3ferry.config import TransferConfig
 from s3ferry.errors import Cancelled, IntegrityError
-from s3ferry.storage.s3 import ObjectInfo, S3Store
+from s3ferry.storage.s3 import ObjectInfo, S3Store, crc32c_b64
 from s3ferry.transfer.buffers import BufferPool, ByteBudget
 from s3ferry.transfer.checksums import (
     META_CRC32C,
@@ -31,7 +31,6 @@ from s3ferry.transfer.checksums import (
     META_SIZE,
     Computed,
     Expected,
-    b64_crc,
     crc32c,
     is_multipart_md5,
     is_plain_md5,
@@ -80,7 +79,7 @@ def expected_for(info: ObjectInfo) -> Expected:
         )
     ours = info.metadata.get(META_CRC32C)
     if ours is not None and ours.isdigit():
-        return Expected(crc32c_b64=b64_crc(int(ours)))
+        return Expected(crc32c_b64=crc32c_b64(int(ours)))
     if info.checksum_crc32c:
         return Expected(crc32c_b64=info.checksum_crc32c)
     if is_plain_md5(info.etag) or is_multipart_md5(info.etag):
@@ -94,7 +93,7 @@ def _verify_small(info: ObjectInfo, data: memoryview) -> str:
         raise IntegrityError(
             f"key {info.key}", f"got {len(data)} bytes, expected {info.size_bytes}"
         )
-    if expected.md5_etag is not None and "-" in expected.md5_etag:
+    if expected.method == "md5" and expected.composite:
         return "size"  # a multipart ETag below the threshold: part size unknown here
     md5s = [hashlib.md5(data).digest()] if expected.method == "md5" else []
     problem = mismatch(expected, Computed([crc32c(data)], md5s))
@@ -211,10 +210,7 @@ class LargeFileDownloader:
         computed = Computed(
             [h.crc for h in hashers], [h.md5.digest() for h in hashers if h.md5 is not None]
         )
-        whole = expected.method != "size" and "-" not in (
-            expected.crc32c_b64 or expected.md5_etag or ""
-        )
-        if whole and len(hashers) > 1:
+        if expected.method != "size" and not expected.composite and len(hashers) > 1:
             computed = _hash_file(tmp, expected.method == "md5")
         problem = mismatch(expected, computed)
         if problem:
@@ -261,8 +257,7 @@ def aligned_part_size(store: S3Store, info: ObjectInfo, expected: Expected, defa
     recorded = info.metadata.get(META_PART_SIZE)
     if recorded is not None and recorded.isdigit():
         return int(recorded)
-    composite = expected.crc32c_b64 or expected.md5_etag or ""
-    if "-" in composite:
+    if expected.composite:
         first = store.part_size_of(info.key)
         if first:
             return first
@@ -319,8 +314,7 @@ def stream_object(
     with recorder.reporting(info.key, "-"):
         with ThreadPoolExecutor(config.large_file_workers) as fetchers:
             _stream_in_order(store, info.key, ranges, pool, fetchers, out, written)
-        composite = "-" in (expected.crc32c_b64 or expected.md5_etag or "")
-        hashers = parts if composite else [whole]
+        hashers = parts if expected.composite else [whole]
         problem = mismatch(
             expected, Computed([h.crc for h in hashers], [h.md5.digest() for h in hashers if h.md5])
         )

@@ -308,12 +308,11 @@ class LargeFileUploader:
             return
         parts = [upload.parts[n] for n in sorted(upload.parts)]
         try:
-            result = self._store.complete_multipart(item.key, upload.upload_id, parts)
+            stored = self._store.complete_multipart(item.key, upload.upload_id, parts)
             expected = composite_crc32c([p.crc32c for p in parts])
-            if result.checksum_crc32c not in (None, expected):
+            if stored not in (None, expected):
                 raise IntegrityError(
-                    self._store.url(item.key),
-                    f"stored CRC32C {result.checksum_crc32c} != {expected}",
+                    self._store.url(item.key), f"stored CRC32C {stored} != {expected}"
                 )
         except S3ferryError as e:
             self._abort(upload)
