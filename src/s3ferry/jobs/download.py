@@ -16,10 +16,12 @@ from typing import BinaryIO
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, UsageError
 from s3ferry.events import EventSink, JobStarted, discard
-from s3ferry.jobs.lanes import drive, open_store, prefetched, routed
+from s3ferry.jobs.lanes import drive, open_store, routed
 from s3ferry.jobs.report import JobReport
+from s3ferry.listing.bucket import list_objects
 from s3ferry.locations import parse_s3_url, path_for
-from s3ferry.storage.s3 import ObjectInfo, S3Store
+from s3ferry.storage.listing import Entry
+from s3ferry.storage.s3 import S3Store
 from s3ferry.transfer.buffers import BufferPool, ByteBudget
 from s3ferry.transfer.download import (
     DownloadItem,
@@ -68,7 +70,7 @@ def download(
     else:
         _ensure_dir(dest)
         prefix = url.as_prefix()
-        items = _listed_items(prefetched(s3.list(prefix)), dest, prefix, recorder)
+        items = _listed_items(list_objects(s3, prefix), dest, prefix, recorder)
     _run(s3, cfg, items, recorder)
     return JobReport.from_tally(
         "download", str(url), str(dest), recorder.tally, time.monotonic() - started
@@ -126,7 +128,7 @@ def _ensure_dir(path: Path) -> None:
 
 
 def _listed_items(
-    listing: Iterator[ObjectInfo], root: Path, prefix: str, recorder: Recorder
+    listing: Iterator[Entry], root: Path, prefix: str, recorder: Recorder
 ) -> Iterator[DownloadItem]:
     made: set[str] = set()
     for info in listing:

@@ -1,16 +1,18 @@
 """The S3 store: every request s3ferry makes to a bucket goes through :class:`S3Store`.
 
 Bulk PUT and GET of objects go through obstore (Rust; ~0.3 ms of client CPU
-per request, 4-5x less than botocore); listing, HEAD and multipart control go
-through botocore, as do keys that obstore's path model would rewrite (empty
-or dot segments, a trailing ``/``, a backslash). botocore and obstore errors
-are translated into :mod:`s3ferry.errors` here and nowhere else.
+per request, 4-5x less than botocore); listing through a lean signed GET
+(:mod:`.listing`); HEAD and multipart control through botocore, as do keys
+that obstore's path model would rewrite (empty or dot segments, a trailing
+``/``, a backslash). Errors of all three are translated into
+:mod:`s3ferry.errors` here and nowhere else.
 """
 
 from __future__ import annotations
 
 import base64
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from s3ferry.errors import (
     TransientError,
 )
 from s3ferry.storage.clients import LazyBotocore, make_obstore, resolve_side
+from s3ferry.storage.listing import S3_MAX_KEYS, ListClient, Page
 
 # Bytes handed to a range consumer at a time: big enough to keep per-chunk
 # Python overhead negligible, small enough to bound memory per stream.
@@ -67,9 +70,12 @@ class S3Store:
     def __init__(self, bucket: str, config: StoreConfig, max_connections: int = 64) -> None:
         self.bucket = bucket
         with translated(f"s3://{bucket}"):
-            side = resolve_side(config, max_connections)
-            self._obs = make_obstore(bucket, side, max_connections)
-        self._lazy_boto = LazyBotocore(side, max_connections)
+            self._side = resolve_side(config, max_connections)
+            self._obs = make_obstore(bucket, self._side, max_connections)
+        self._lazy_boto = LazyBotocore(self._side, max_connections)
+        self._max_connections = max_connections
+        self._lister: ListClient | None = None
+        self._list_lock = threading.Lock()
 
     @property
     def _boto(self) -> Any:
@@ -116,18 +122,36 @@ class S3Store:
             r = self._boto.head_object(Bucket=self.bucket, Key=key, PartNumber=1)
         return int(r["ContentLength"]) if r.get("PartsCount", 1) > 1 else None
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        """Every object whose key starts with ``prefix``, in S3 key order (UTF-8 bytes)."""
-        paginator = self._boto.get_paginator("list_objects_v2")
-        with translated(f"s3://{self.bucket}/{prefix}", bucket_level=True):
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                for o in page.get("Contents", ()):
-                    yield ObjectInfo(
-                        key=o["Key"],
-                        size_bytes=o["Size"],
-                        etag=o.get("ETag", "").strip('"'),
-                        last_modified=o.get("LastModified"),
-                    )
+    def list_page(
+        self,
+        prefix: str = "",
+        *,
+        start_after: str = "",
+        continuation: str | None = None,
+        delimiter: str | None = None,
+        max_keys: int = S3_MAX_KEYS,
+    ) -> Page:
+        """One ListObjectsV2 page (at most ``max_keys`` entries), keys in UTF-8 byte order."""
+        with self._list_lock:
+            if self._lister is None:
+                self._lister = ListClient(
+                    self.bucket,
+                    self._side.region,
+                    self._side.endpoint_url,
+                    self._side.keys,
+                    self._listing_error,
+                    self._max_connections,
+                )
+        return self._lister.page(
+            prefix,
+            start_after=start_after,
+            continuation=continuation,
+            delimiter=delimiter,
+            max_keys=max_keys,
+        )
+
+    def _listing_error(self, code: str, message: str) -> Exception:
+        return _by_code(code, message, f"s3://{self.bucket}", bucket_level=code in ("404",))
 
     async def put_small(self, key: str, data: bytes, metadata: Mapping[str, str]) -> str:
         """PUT one object in one request; the server verifies its SHA-256. Returns the ETag."""

@@ -1,0 +1,241 @@
+"""Parallel listing of a bucket, in key order, in bounded memory.
+
+The key range under a prefix is cut into shards ``(after, upto]``. Workers
+list shards page by page with ``start-after``; a worker with nothing to do
+splits the earliest shard still being listed: at a common prefix (``/``)
+past its cursor when the keys have structure, else at the midpoint of the
+remaining key range (:func:`.keyspace.midpoint`), probing with a one-key
+page that the upper half is not empty. This works on any key space: nested
+trees, flat keys, any Unicode.
+
+Shards are consumed in key order, so the output is sorted exactly as a
+serial listing is. Each shard buffers at most :data:`PAGES_PER_SHARD` pages
+and at most ``2 x workers`` shards are live, so memory is bounded by the
+worker count, never by the number of keys.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from s3ferry.errors import Cancelled
+from s3ferry.listing.keyspace import midpoint
+from s3ferry.storage.listing import Entry
+from s3ferry.storage.s3 import S3Store
+
+DEFAULT_LIST_WORKERS = 4
+PAGES_PER_SHARD = 4
+# Probes of an empty upper half before a shard is left unsplit.
+SPLIT_PROBES = 12
+
+
+@dataclass(slots=True)
+class _Shard:
+    """Keys ``k`` with ``after < k <= upto`` (``upto`` None: no upper end)."""
+
+    after: str
+    upto: str | None
+    cursor: str
+    pages: deque[list[Entry]] = field(default_factory=deque)
+    busy: bool = False
+    done: bool = False
+    splitting: bool = False
+    # The first key of the last page: keys near the cursor share a prefix with it.
+    page_first: str = ""
+    # The cursor when a split last found nothing to split off.
+    unsplittable_at: str | None = None
+
+    def covers(self, key: str) -> bool:
+        return self.upto is None or key <= self.upto
+
+
+def list_objects(
+    store: S3Store,
+    prefix: str = "",
+    *,
+    start_after: str = "",
+    workers: int = DEFAULT_LIST_WORKERS,
+    cancel: threading.Event | None = None,
+) -> Iterator[Entry]:
+    """Every object under ``prefix`` after ``start_after``, in S3 key order.
+
+    ``workers`` requests are in flight at once (1: a plain serial listing).
+
+    Raises:
+        NotFoundError, AccessDeniedError, StoreError, TransientError: from the store.
+        Cancelled: ``cancel`` was set.
+    """
+    lister = _Lister(store, prefix, start_after, workers)
+    return lister.run(cancel or threading.Event())
+
+
+class _Lister:
+    def __init__(self, store: S3Store, prefix: str, after: str, workers: int) -> None:
+        self.store = store
+        self.prefix = prefix
+        self.workers = max(1, workers)
+        self.max_shards = 2 * self.workers
+        self.shards: list[_Shard] = [_Shard(after, None, after)]
+        self.cond = threading.Condition()
+        self.error: BaseException | None = None
+        self.stopped = False
+        self.splitting = 0
+
+    def run(self, cancel: threading.Event) -> Iterator[Entry]:
+        threads = [
+            threading.Thread(target=self._work, name=f"s3ferry-ls-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
+        for t in threads:
+            t.start()
+        try:
+            while True:
+                with self.cond:
+                    page = self._next_page(cancel)
+                if page is None:
+                    return
+                yield from page
+        finally:
+            with self.cond:
+                self.stopped = True
+                self.cond.notify_all()
+
+    def _next_page(self, cancel: threading.Event) -> list[Entry] | None:
+        """The head shard's next page (waits for it); ``None`` once every shard is done."""
+        while True:
+            if self.error is not None:
+                raise self.error
+            if cancel.is_set():
+                raise Cancelled(f"s3://{self.store.bucket}/{self.prefix}", "listing cancelled")
+            if not self.shards:
+                return None
+            head = self.shards[0]
+            if head.pages:
+                self.cond.notify_all()
+                return head.pages.popleft()
+            if head.done:
+                self.shards.pop(0)
+                self.cond.notify_all()
+                continue
+            self.cond.wait(0.2)
+
+    def _work(self) -> None:
+        try:
+            while (shard := self._claim()) is not None:
+                self._list_shard(shard)
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            with self.cond:
+                self.error = self.error or e
+                self.cond.notify_all()
+
+    def _claim(self) -> _Shard | None:
+        """A shard to list: an idle one, else a new one split off a busy one."""
+        with self.cond:
+            while not self.stopped:
+                for shard in self.shards:
+                    if not shard.busy and not shard.done:
+                        shard.busy = True
+                        return shard
+                if not self.shards:
+                    return None
+                victim = self._victim()
+                if victim is not None:
+                    victim.splitting = True
+                    self.splitting += 1
+                    break
+                self.cond.wait(0.2)
+            else:
+                return None
+        new: _Shard | None = None
+        try:
+            new = self._split(victim)
+            return new
+        finally:
+            with self.cond:
+                victim.splitting = False
+                if new is None:
+                    victim.unsplittable_at = victim.cursor
+                self.splitting -= 1
+                self.cond.notify_all()
+
+    def _victim(self) -> _Shard | None:
+        """The earliest shard worth splitting, if another shard may be made."""
+        if len(self.shards) + self.splitting >= self.max_shards:
+            return None
+        for shard in self.shards:
+            idle = shard.done or shard.splitting or shard.unsplittable_at == shard.cursor
+            if shard.busy and not idle:
+                return shard
+        return None
+
+    def _split(self, victim: _Shard) -> _Shard | None:
+        """Cut ``victim``'s remaining range in two; the upper half is returned, claimed."""
+        with self.cond:
+            lo, hi, near = max(victim.cursor, self.prefix), victim.upto, victim.page_first
+        point = self._structural_point(lo, hi) or self._probed_point(lo, hi, near)
+        if point is None:
+            return None
+        with self.cond:
+            if victim.done or point <= victim.cursor:
+                return None
+            if victim.upto is not None and point >= victim.upto:
+                return None
+            new = _Shard(point, victim.upto, point, busy=True)
+            victim.upto = point
+            self.shards.insert(self.shards.index(victim) + 1, new)
+            return new
+
+    def _structural_point(self, lo: str, hi: str | None) -> str | None:
+        """The middle common prefix after ``lo``, one directory level up at a time."""
+        level = lo[: lo.rfind("/") + 1]
+        while True:
+            level = level if len(level) > len(self.prefix) else self.prefix
+            page = self.store.list_page(level, start_after=lo, delimiter="/")
+            inside = [p for p in page.prefixes if p > lo and (hi is None or p < hi)]
+            if inside:
+                return inside[len(inside) // 2]
+            if level == self.prefix:
+                return None
+            level = level[: level.rstrip("/").rfind("/") + 1]
+
+    def _probed_point(self, lo: str, hi: str | None, near: str) -> str | None:
+        """A midpoint of ``(lo, hi)`` with keys above it, found by bisection.
+
+        The first guesses stay among keys that share the prefix of the last
+        page's first key and ``lo``: a flat directory keeps its prefix.
+        """
+        shared = os.path.commonprefix([near, lo])
+        if len(shared) > len(self.prefix) and (hi is None or shared + "\x7f" < hi):
+            hi = shared + "\x7f" if lo[len(shared) : len(shared) + 1] < "\x7f" else hi
+        for _ in range(SPLIT_PROBES):
+            mid = midpoint(lo, hi)
+            if mid is None or not mid.startswith(self.prefix):
+                return None
+            first = self.store.list_page(self.prefix, start_after=mid, max_keys=1).entries
+            if first and (hi is None or first[0].key <= hi):
+                return mid
+            hi = mid
+        return None
+
+    def _list_shard(self, shard: _Shard) -> None:
+        while True:
+            page = self.store.list_page(self.prefix, start_after=shard.cursor)
+            with self.cond:
+                kept = [e for e in page.entries if shard.covers(e.key)]
+                if kept:
+                    shard.pages.append(kept)
+                    shard.page_first, shard.cursor = kept[0].key, kept[-1].key
+                if not page.truncated or len(kept) < len(page.entries):
+                    shard.done = True
+                self.cond.notify_all()
+                while not shard.done and len(shard.pages) >= PAGES_PER_SHARD:
+                    if self.stopped:
+                        return
+                    self.cond.wait(0.2)
+                if shard.done or self.stopped:
+                    shard.busy = False
+                    return

@@ -1,0 +1,307 @@
+"""ListObjectsV2 without botocore: one signed GET and one C-parsed XML page.
+
+botocore spends ~190 ms of client CPU turning a 1,000-key page into dicts
+(its model-driven parser and datetime conversions); a SigV4-signed urllib3
+GET parsed with ElementTree costs ~6 ms. On a machine where the client and
+the server share two cores, that difference is the listing speed.
+
+Keys are requested with ``encoding-type=url`` (XML 1.0 cannot carry control
+characters) and decoded only when the response says it applied that encoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import random
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import quote, unquote_plus, urlsplit
+
+from s3ferry.errors import StoreError, TransientError
+
+if TYPE_CHECKING:
+    from obstore.store import S3Credential
+
+S3_MAX_KEYS = 1000
+ATTEMPTS = 5
+_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+_UNRESERVED = "-_.~"
+_TRANSIENT_CODES = frozenset({"SlowDown", "InternalError", "ServiceUnavailable"})
+
+
+class Entry(NamedTuple):
+    """One object as a listing reports it (a tuple: 10^8 of them must be cheap).
+
+    ``etag`` has no quotes; ``last_modified`` is the ISO 8601 text the store
+    sent (parsing 10^8 timestamps nobody reads is not free);
+    ``checksum_algorithm`` is e.g. ``CRC32C`` when the store names one.
+    """
+
+    key: str
+    size_bytes: int
+    etag: str
+    last_modified: str
+    storage_class: str = "STANDARD"
+    checksum_algorithm: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    entries: list[Entry]
+    prefixes: list[str]
+    truncated: bool
+    continuation: str | None
+
+
+class ListClient:
+    """Signs and sends ListObjectsV2 requests for one bucket; thread-safe.
+
+    ``keys`` returns the current credentials (``None``: unsigned requests).
+    ``code_error(code, status, message)`` builds the exception for an S3
+    error code, so the caller keeps one table of error translations.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        region: str,
+        endpoint_url: str | None,
+        keys: Callable[[], S3Credential] | None,
+        code_error: Callable[[str, str], Exception],
+        max_connections: int,
+    ) -> None:
+        import urllib3
+
+        self.bucket = bucket
+        self._region = region
+        self._keys = keys
+        self._code_error = code_error
+        if endpoint_url:
+            split = urlsplit(endpoint_url)
+            base, self._path = f"{split.scheme}://{split.netloc}", f"/{bucket}"
+        elif "." in bucket:
+            base, self._path = f"https://s3.{region}.amazonaws.com", f"/{bucket}"
+        else:
+            base, self._path = f"https://{bucket}.s3.{region}.amazonaws.com", "/"
+        self._base = base
+        self._host = urlsplit(base).netloc
+        self._pool = urllib3.PoolManager(maxsize=max_connections, retries=False)
+
+    def page(
+        self,
+        prefix: str = "",
+        *,
+        start_after: str = "",
+        continuation: str | None = None,
+        delimiter: str | None = None,
+        max_keys: int = S3_MAX_KEYS,
+    ) -> Page:
+        """One page of keys after ``start_after`` (or ``continuation``) under ``prefix``.
+
+        Raises:
+            NotFoundError, AccessDeniedError, StoreError: as ``code_error`` builds them.
+            TransientError: the store kept failing after :data:`ATTEMPTS` tries.
+        """
+        query = {"list-type": "2", "encoding-type": "url", "max-keys": str(max_keys)}
+        if prefix:
+            query["prefix"] = prefix
+        if start_after:
+            query["start-after"] = start_after
+        if continuation:
+            query["continuation-token"] = continuation
+        if delimiter:
+            query["delimiter"] = delimiter
+        body = self._get(query)
+        return _parse(body)
+
+    def _get(self, query: Mapping[str, str]) -> bytes:
+        import urllib3
+
+        canonical_query = "&".join(
+            f"{quote(k, safe=_UNRESERVED)}={quote(v, safe=_UNRESERVED)}"
+            for k, v in sorted(query.items())
+        )
+        url = f"{self._base}{self._path}?{canonical_query}"
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                r = self._pool.request("GET", url, headers=self._signed(canonical_query))
+            except urllib3.exceptions.HTTPError as e:
+                if attempt == ATTEMPTS:
+                    raise TransientError(f"s3://{self.bucket}", f"listing failed: {e}") from e
+            else:
+                if r.status == 200:
+                    return bytes(r.data)
+                code, message = _error_of(r.status, r.data)
+                error = self._code_error(code, message)
+                if not isinstance(error, TransientError) or attempt == ATTEMPTS:
+                    raise error
+            time.sleep(random.uniform(0, 0.1 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    def _signed(self, canonical_query: str) -> dict[str, str]:
+        """SigV4 headers for a GET of this bucket with ``canonical_query`` (no body)."""
+        amz_date = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        headers = {"x-amz-content-sha256": "UNSIGNED-PAYLOAD", "x-amz-date": amz_date}
+        if self._keys is None:
+            return headers
+        creds = self._keys()
+        if creds.get("token"):
+            headers["x-amz-security-token"] = str(creds["token"])
+        return headers | {
+            "Authorization": sigv4_authorization(
+                creds["access_key_id"],
+                creds["secret_access_key"],
+                self._region,
+                self._host,
+                self._path,
+                canonical_query,
+                headers,
+            )
+        }
+
+
+def sigv4_authorization(
+    access_key: str,
+    secret_key: str,
+    region: str,
+    host: str,
+    path: str,
+    canonical_query: str,
+    amz_headers: Mapping[str, str],
+) -> str:
+    """The ``Authorization`` header of an S3 GET (AWS Signature Version 4)."""
+    signed = {"host": host} | {k.lower(): v for k, v in amz_headers.items()}
+    names = ";".join(sorted(signed))
+    canonical_headers = "".join(f"{k}:{signed[k].strip()}\n" for k in sorted(signed))
+    request = "\n".join(
+        [
+            "GET",
+            quote(path, safe="/" + _UNRESERVED),
+            canonical_query,
+            canonical_headers,
+            names,
+            signed["x-amz-content-sha256"],
+        ]
+    )
+    amz_date = signed["x-amz-date"]
+    scope = f"{amz_date[:8]}/{region}/s3/aws4_request"
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(request.encode()).hexdigest()]
+    )
+    key = f"AWS4{secret_key}".encode()
+    for part in (amz_date[:8], region, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    return (
+        f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
+        f"SignedHeaders={names}, Signature={signature}"
+    )
+
+
+def _parse(body: bytes) -> Page:
+    try:
+        text = body.decode()
+        root = ET.fromstring(_CONTENTS.sub("", text))
+    except (UnicodeDecodeError, ET.ParseError) as e:
+        raise StoreError("listing", f"the store sent a listing that is not XML: {e}") from e
+    url_encoded = root.findtext(_NS + "EncodingType") == "url"
+    # ElementTree has resolved XML entities already; the regular expression has not.
+    decode: Callable[[str], str] = unquote_plus if url_encoded else _same
+    entries = _fast_entries(text, _url_decode if url_encoded else _unescape)
+    if entries is None:
+        entries = [_entry(c, decode) for c in ET.fromstring(text).iter(_NS + "Contents")]
+    prefixes = [decode(p.findtext(_NS + "Prefix") or "") for p in root.iter(_NS + "CommonPrefixes")]
+    return Page(
+        entries,
+        prefixes,
+        root.findtext(_NS + "IsTruncated") == "true",
+        root.findtext(_NS + "NextContinuationToken"),
+    )
+
+
+_CONTENTS = re.compile(r"<Contents>.*?</Contents>", re.S)
+_LEAF = re.compile(r"<(\w+)>([^<]*)</\1>")
+
+
+def _fast_entries(text: str, decode: Callable[[str], str]) -> list[Entry] | None:
+    """Entries by one regular expression built from the first entry's field order.
+
+    Parsing a page this way costs ~3 ms where ElementTree plus per-entry
+    dicts cost ~15 ms. ``None`` when any entry has other fields, or nested
+    ones, than the first (the caller then parses the page as XML).
+    """
+    first = text.find("<Contents>")
+    if first < 0:
+        return []
+    names = [n for n, _ in _LEAF.findall(text[first : text.find("</Contents>", first)])]
+    if not {"Key", "Size"} <= set(names):
+        return None
+    row = re.compile("<Contents>" + "".join(f"<{n}>([^<]*)</{n}>" for n in names) + "</Contents>")
+    rows = row.findall(text)
+    if len(rows) != text.count("<Contents>"):
+        return None
+    if len(names) == 1:
+        return None  # findall gives strings, not tuples, for one group; no store sends that
+    at = {n: i for i, n in enumerate(names)}
+    key, size = at["Key"], at["Size"]
+    etag, modified = at.get("ETag"), at.get("LastModified")
+    storage, checksum = at.get("StorageClass"), at.get("ChecksumAlgorithm")
+    return [
+        Entry(
+            decode(r[key]),
+            int(r[size]),
+            _etag(r[etag]) if etag is not None else "",
+            r[modified] if modified is not None else "",
+            r[storage] or "STANDARD" if storage is not None else "STANDARD",
+            r[checksum] or None if checksum is not None else None,
+        )
+        for r in rows
+    ]
+
+
+def _url_decode(text: str) -> str:
+    return unquote_plus(_unescape(text)) if any(c in text for c in "%&+") else text
+
+
+def _etag(text: str) -> str:
+    """An ETag without its quotes, which stores send raw, as ``&#34;`` or as ``&quot;``."""
+    return text.replace("&#34;", "").replace("&quot;", "").strip('"')
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _unescape(text: str) -> str:
+    return html.unescape(text) if "&" in text else text
+
+
+def _entry(c: Any, decode: Callable[[str], str]) -> Entry:
+    fields = {child.tag[len(_NS) :]: child.text or "" for child in c}
+    return Entry(
+        key=decode(fields["Key"]),
+        size_bytes=int(fields.get("Size") or 0),
+        etag=fields.get("ETag", "").strip('"'),
+        last_modified=fields.get("LastModified", ""),
+        storage_class=fields.get("StorageClass") or "STANDARD",
+        checksum_algorithm=fields.get("ChecksumAlgorithm") or None,
+    )
+
+
+def _error_of(status: int, body: bytes) -> tuple[str, str]:
+    """The S3 error code (or the HTTP status) and message of a failed request."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return str(status), f"HTTP {status}"
+    code = root.findtext("Code") or str(status)
+    if status >= 500 and code not in _TRANSIENT_CODES:
+        code = str(status)  # an unknown 5xx code is still a server-side failure
+    return code, root.findtext("Message") or f"HTTP {status}"
