@@ -29,13 +29,17 @@ if TYPE_CHECKING:
         UsageError,
     )
     from s3ferry.jobs.download import download, download_to_stream
+    from s3ferry.jobs.listing import Folder, Usage, disk_usage, iter_objects, list_bucket
     from s3ferry.jobs.report import JobReport
     from s3ferry.jobs.upload import upload, upload_from_stream
     from s3ferry.localserver import LocalS3, LocalS3Info
+    from s3ferry.storage.listing import Entry
 
 _WHERE = {
     "AccessDeniedError": "s3ferry.errors",
     "Cancelled": "s3ferry.errors",
+    "Entry": "s3ferry.storage.listing",
+    "Folder": "s3ferry.jobs.listing",
     "IntegrityError": "s3ferry.errors",
     "JobReport": "s3ferry.jobs.report",
     "LocalIOError": "s3ferry.errors",
@@ -48,9 +52,13 @@ _WHERE = {
     "StoreError": "s3ferry.errors",
     "TransferConfig": "s3ferry.config",
     "TransientError": "s3ferry.errors",
+    "Usage": "s3ferry.jobs.listing",
     "UsageError": "s3ferry.errors",
+    "disk_usage": "s3ferry.jobs.listing",
     "download": "s3ferry.jobs.download",
     "download_to_stream": "s3ferry.jobs.download",
+    "iter_objects": "s3ferry.jobs.listing",
+    "list_bucket": "s3ferry.jobs.listing",
     "upload": "s3ferry.jobs.upload",
     "upload_from_stream": "s3ferry.jobs.upload",
 }
@@ -58,6 +66,8 @@ _WHERE = {
 __all__ = [
     "AccessDeniedError",
     "Cancelled",
+    "Entry",
+    "Folder",
     "IntegrityError",
     "JobReport",
     "LocalIOError",
@@ -70,9 +80,13 @@ __all__ = [
     "StoreError",
     "TransferConfig",
     "TransientError",
+    "Usage",
     "UsageError",
+    "disk_usage",
     "download",
     "download_to_stream",
+    "iter_objects",
+    "list_bucket",
     "upload",
     "upload_from_stream",
 ]

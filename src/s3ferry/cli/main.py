@@ -114,6 +114,31 @@ def _add_transfer(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_listing(sub: argparse._SubParsersAction[_Parser]) -> None:
+    ls = sub.add_parser(
+        "ls",
+        help="list objects (one level, or every object below with -r)",
+        description="One line per object: date, time, size, key. -r lists every object below "
+        "the prefix, in key order, with no header or footer; --json gives one object per line.",
+    )
+    ls.add_argument("source", metavar="s3://bucket[/prefix]")
+    ls.add_argument("-r", "--recursive", action="store_true", help="every object below the prefix")
+    du = sub.add_parser(
+        "du",
+        help="count objects and bytes below a prefix, by storage class",
+        description="Objects and bytes below s3://bucket[/prefix], per storage class and in total.",
+    )
+    du.add_argument("source", metavar="s3://bucket[/prefix]")
+    for p in (ls, du):
+        p.add_argument(
+            "--list-workers",
+            type=positive_int,
+            metavar="N",
+            help="listing requests in flight (default 2 per CPU, 4..16)",
+        )
+        _add_globals(p, top=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="s3ferry",
@@ -133,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     local = sub.add_parser("local-s3", help="run an embedded S3 server (SeaweedFS) on loopback")
     local.add_argument("action", choices=["start", "stop", "env"])
     local.add_argument("--data-dir", help="keep the server's data here (default: a temp dir)")
+    _add_listing(sub)
     demo = sub.add_parser(
         "demo", help="start an embedded S3, upload a sample tree, download it back and verify"
     )
@@ -148,6 +174,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from s3ferry.cli.commands import run_cp
 
             return run_cp(args)
+        if args.command in ("ls", "du"):
+            from s3ferry.cli import listing_commands
+
+            return (
+                listing_commands.run_ls(args)
+                if args.command == "ls"
+                else listing_commands.run_du(args)
+            )
         if args.command == "local-s3":
             from s3ferry.cli.commands import run_local_s3
 
