@@ -94,8 +94,13 @@ def generate(root: Path, name: str, quick: bool = False, seed: int = DEFAULT_SEE
     """Write one dataset under ``root`` unless an identical manifest says it is already there."""
     base = root / ("quick" if quick else "full")
     dataset = Dataset(name, base / name, tuple(plan(name, quick, seed)))
-    manifest = {"version": MANIFEST_VERSION, "name": name, "seed": seed, "quick": quick,
-                "files": [list(entry) for entry in dataset.files]}
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "name": name,
+        "seed": seed,
+        "quick": quick,
+        "files": [list(entry) for entry in dataset.files],
+    }
     manifest_path = base / f"{name}.manifest.json"
     if _read_json(manifest_path) == manifest:
         return dataset
@@ -142,8 +147,10 @@ def main() -> None:
         parser.error(f"unknown dataset(s): {', '.join(sorted(unknown))}")
     for name in args.names or NAMES:
         dataset = generate(args.root, name, args.quick, args.seed)
-        print(f"{name}: {len(dataset.files)} files, {dataset.total_bytes / 1e6:,.1f} MB "
-              f"in {dataset.path}")
+        print(
+            f"{name}: {len(dataset.files)} files, {dataset.total_bytes / 1e6:,.1f} MB "
+            f"in {dataset.path}"
+        )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,13 @@ def main() -> None:
         fields: tuple[float, ...] = (SPAWN_FAILED, 0.0, 0.0, 0.0, 0)
     else:
         _, status, usage = os.wait4(pid, 0)
-        fields = (os.waitstatus_to_exitcode(status), time.monotonic() - start,
-                  usage.ru_utime, usage.ru_stime, usage.ru_maxrss)
+        fields = (
+            os.waitstatus_to_exitcode(status),
+            time.monotonic() - start,
+            usage.ru_utime,
+            usage.ru_stime,
+            usage.ru_maxrss,
+        )
     with open(report, "w") as f:
         f.write(" ".join(map(str, fields)))
 

@@ -44,14 +44,16 @@ def run_timed(argv: list[str], env: dict[str, str], server_pid: int, log_stem: P
     ]
     launcher = [sys.executable, "-I", "-S", str(LAUNCHER), str(report), *argv]
     server_before = server_cpu_s(server_pid)
-    _, status, _ = os.wait4(os.posix_spawn(sys.executable, launcher, env,
-                                           file_actions=redirects), 0)
+    _, status, _ = os.wait4(
+        os.posix_spawn(sys.executable, launcher, env, file_actions=redirects), 0
+    )
     server = server_cpu_s(server_pid) - server_before
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{LAUNCHER.name} failed (status {status}); see {err_path}")
     code, wall, user, system, rss = report.read_text().split()
-    return Measurement(int(code), float(wall), float(user), float(system), int(rss), server,
-                       _last_line(err_path))
+    return Measurement(
+        int(code), float(wall), float(user), float(system), int(rss), server, _last_line(err_path)
+    )
 
 
 def _last_line(path: Path) -> str:

@@ -6,8 +6,19 @@ from dataclasses import dataclass
 from statistics import median
 
 REFERENCE_TOOL = "s3ferry"
-COLUMNS = ("tool", "runs", "wall s (median [min-max])", "obj/s", "MB/s", "client CPU s",
-           "CPU ms/obj", "peak RSS MiB", "server CPU s", "ok", "ratio")
+COLUMNS = (
+    "tool",
+    "runs",
+    "wall s (median [min-max])",
+    "obj/s",
+    "MB/s",
+    "client CPU s",
+    "CPU ms/obj",
+    "peak RSS MiB",
+    "server CPU s",
+    "ok",
+    "ratio",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +53,12 @@ def markdown_table(results: list[RunResult]) -> str:
     for result in results:
         by_tool.setdefault(result.tool, []).append(result)
     reference = _median_wall(by_tool.get(REFERENCE_TOOL, []))
-    lines = [f"### {first.dataset} / {first.op}: {first.files:,} objects, "
-             f"{first.bytes / 1e6:,.1f} MB", "",
-             _row(COLUMNS), _row(("---",) + ("---:",) * (len(COLUMNS) - 1))]
+    lines = [
+        f"### {first.dataset} / {first.op}: {first.files:,} objects, {first.bytes / 1e6:,.1f} MB",
+        "",
+        _row(COLUMNS),
+        _row(("---",) + ("---:",) * (len(COLUMNS) - 1)),
+    ]
     lines += [_row(_cells(tool, runs, reference)) for tool, runs in by_tool.items()]
     failures = [f"- {r.tool} run {r.run}: {r.error}" for r in results if not r.ok]
     return "\n".join(lines + ([""] + failures if failures else []))
@@ -58,10 +72,16 @@ def _cells(tool: str, runs: list[RunResult], reference: float | None) -> tuple[s
     walls = [r.wall_s for r in good]
     wall, cpu, first = median(walls), median(r.client_cpu_s for r in good), good[0]
     return (
-        tool, str(len(runs)), f"{wall:.2f} [{min(walls):.2f}-{max(walls):.2f}]",
-        _num(first.files / wall), _num(first.bytes / 1e6 / wall), f"{cpu:.2f}",
-        _num(cpu * 1000 / first.files), f"{max(r.max_rss_kib for r in good) / 1024:.0f}",
-        f"{median(r.server_cpu_s for r in good):.2f}", ok,
+        tool,
+        str(len(runs)),
+        f"{wall:.2f} [{min(walls):.2f}-{max(walls):.2f}]",
+        _num(first.files / wall),
+        _num(first.bytes / 1e6 / wall),
+        f"{cpu:.2f}",
+        _num(cpu * 1000 / first.files),
+        f"{max(r.max_rss_kib for r in good) / 1024:.0f}",
+        f"{median(r.server_cpu_s for r in good):.2f}",
+        ok,
         f"{wall / reference:.2f}" if reference else "-",
     )
 

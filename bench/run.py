@@ -64,8 +64,9 @@ def main() -> None:
     json_file = open(args.json, "w") if args.json else nullcontext(None)  # noqa: SIM115
     try:
         with LocalS3(data_dir=server_dir) as info, json_file as json_out:
-            bench = Bench(info, s3_client(info), tool_env(info), args.root, json_out,
-                          args.seed_with)
+            bench = Bench(
+                info, s3_client(info), tool_env(info), args.root, json_out, args.seed_with
+            )
             bench.s3.create_bucket(Bucket=BUCKET)
             for dataset in sets:
                 for op in args.ops:
@@ -81,13 +82,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tools", type=_names(tuple(TOOLS)), default=list(TOOLS))
     parser.add_argument("--ops", type=_names(OPS), default=list(OPS))
     parser.add_argument("--runs", type=int, default=1, help="runs per tool (default 1)")
-    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
-                        help=f"datasets, server data, downloads and logs (default {DEFAULT_ROOT})")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=DEFAULT_ROOT,
+        help=f"datasets, server data, downloads and logs (default {DEFAULT_ROOT})",
+    )
     parser.add_argument("--json", type=Path, help="also write every run as a JSON line here")
     parser.add_argument("--quick", action="store_true", help="reduced datasets for a smoke run")
-    parser.add_argument("--seed-with", choices=("s5cmd", "s3ferry"), default="s5cmd",
-                        help="tool that uploads the download source (default s5cmd: objects "
-                        "without checksums; s3ferry: objects with CRC32C checksums)")
+    parser.add_argument(
+        "--seed-with",
+        choices=("s5cmd", "s3ferry"),
+        default="s5cmd",
+        help="tool that uploads the download source (default s5cmd: objects "
+        "without checksums; s3ferry: objects with CRC32C checksums)",
+    )
     return parser.parse_args()
 
 
@@ -96,25 +105,33 @@ def _names(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
         names = [name for name in value.split(",") if name]
         if unknown := [name for name in names if name not in allowed]:
             raise argparse.ArgumentTypeError(
-                f"unknown: {', '.join(unknown)} (choose from {', '.join(allowed)})")
+                f"unknown: {', '.join(unknown)} (choose from {', '.join(allowed)})"
+            )
         return names
+
     return parse
 
 
 def s3_client(info: LocalS3Info) -> S3Client:
-    return boto3.client("s3", endpoint_url=info.endpoint_url, region_name="us-east-1",
-                        aws_access_key_id=info.access_key_id,
-                        aws_secret_access_key=info.secret_access_key)
+    return boto3.client(
+        "s3",
+        endpoint_url=info.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=info.access_key_id,
+        aws_secret_access_key=info.secret_access_key,
+    )
 
 
-def run_case(bench: Bench, dataset: Dataset, op: str, tools: list[str],
-             runs: int) -> list[RunResult]:
+def run_case(
+    bench: Bench, dataset: Dataset, op: str, tools: list[str], runs: int
+) -> list[RunResult]:
     """All runs of all tools for one dataset and operation (runs interleave the tools)."""
     prefix = s3_prefix(op, dataset)
     if op == "download":
         seed_source(bench, dataset, prefix)
-    results = [run_once(bench, dataset, op, tool, run)
-               for run in range(1, runs + 1) for tool in tools]
+    results = [
+        run_once(bench, dataset, op, tool, run) for run in range(1, runs + 1) for tool in tools
+    ]
     empty_prefix(bench, prefix)
     return results
 
@@ -125,15 +142,32 @@ def run_once(bench: Bench, dataset: Dataset, op: str, tool: str, run: int) -> Ru
     local = dataset.path if op == "upload" else bench.root / "download" / dataset.name
     prepare(bench, op, prefix, local)
     transfer = Transfer(op, local, f"s3://{BUCKET}/{prefix}", bench.info.endpoint_url)
-    m = run_timed(TOOLS[tool](transfer), bench.env, bench.info.pid,
-                  bench.root / "logs" / f"{dataset.name}-{op}-{tool}-{run}")
+    m = run_timed(
+        TOOLS[tool](transfer),
+        bench.env,
+        bench.info.pid,
+        bench.root / "logs" / f"{dataset.name}-{op}-{tool}-{run}",
+    )
     error = f"exit {m.exit_code}: {m.stderr_tail}" if m.exit_code else None
     error = error or check(bench, dataset, op, prefix, local)
     if op == "download":
         shutil.rmtree(local, ignore_errors=True)
-    result = RunResult(dataset.name, op, tool, run, len(dataset.files), dataset.total_bytes,
-                       m.exit_code, m.wall_s, m.user_s, m.sys_s, m.max_rss_kib, m.server_cpu_s,
-                       ok=error is None, error=error or "")
+    result = RunResult(
+        dataset.name,
+        op,
+        tool,
+        run,
+        len(dataset.files),
+        dataset.total_bytes,
+        m.exit_code,
+        m.wall_s,
+        m.user_s,
+        m.sys_s,
+        m.max_rss_kib,
+        m.server_cpu_s,
+        ok=error is None,
+        error=error or "",
+    )
     record(bench, result)
     return result
 
@@ -160,8 +194,12 @@ def check(bench: Bench, dataset: Dataset, op: str, prefix: str, local: Path) -> 
 
 def record(bench: Bench, result: RunResult) -> None:
     status = "ok" if result.ok else f"FAILED: {result.error}"
-    print(f"{result.dataset} {result.op} {result.tool} run {result.run}: "
-          f"{result.wall_s:.2f} s {status}", file=sys.stderr, flush=True)
+    print(
+        f"{result.dataset} {result.op} {result.tool} run {result.run}: "
+        f"{result.wall_s:.2f} s {status}",
+        file=sys.stderr,
+        flush=True,
+    )
     if bench.json_out is not None:
         bench.json_out.write(json.dumps(asdict(result)) + "\n")
         bench.json_out.flush()
@@ -174,10 +212,10 @@ def seed_source(bench: Bench, dataset: Dataset, prefix: str) -> None:
     checksums (an MD5 ETag is all there is), s3ferry stores CRC32C checksums.
     """
     empty_prefix(bench, prefix)
-    transfer = Transfer("upload", dataset.path, f"s3://{BUCKET}/{prefix}",
-                        bench.info.endpoint_url)
-    subprocess.run(TOOLS[bench.seed_tool](transfer), env=bench.env, check=True,
-                   stdout=subprocess.DEVNULL)
+    transfer = Transfer("upload", dataset.path, f"s3://{BUCKET}/{prefix}", bench.info.endpoint_url)
+    subprocess.run(
+        TOOLS[bench.seed_tool](transfer), env=bench.env, check=True, stdout=subprocess.DEVNULL
+    )
     if problem := verify_upload(bench.s3, dataset, BUCKET, prefix):
         raise SystemExit(f"seeding s3://{BUCKET}/{prefix} failed: {problem}")
 
@@ -186,9 +224,10 @@ def empty_prefix(bench: Bench, prefix: str) -> None:
     """Delete every object under ``prefix``, then have SeaweedFS reclaim the space."""
     keys = [prefix + rel for rel in list_sizes(bench.s3, BUCKET, prefix)]
     for start in range(0, len(keys), DELETE_BATCH):
-        batch = keys[start:start + DELETE_BATCH]
+        batch = keys[start : start + DELETE_BATCH]
         bench.s3.delete_objects(
-            Bucket=BUCKET, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True})
+            Bucket=BUCKET, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+        )
     if keys:
         vacuum(bench.info)
 

@@ -51,13 +51,27 @@ def s5cmd(t: Transfer) -> list[str]:
 def rclone(t: Transfer, extra: tuple[str, ...] = ()) -> list[str]:
     remote = f"{RCLONE_REMOTE}:{t.url.removeprefix('s3://').rstrip('/')}"
     # --config /dev/null: ignore any user config; the remote comes from RCLONE_CONFIG_LAB_*.
-    return [str(BIN_DIR / "rclone"), "--config", "/dev/null", "copy",
-            *t.ends(str(t.local), remote), *extra]
+    return [
+        str(BIN_DIR / "rclone"),
+        "--config",
+        "/dev/null",
+        "copy",
+        *t.ends(str(t.local), remote),
+        *extra,
+    ]
 
 
 def aws(t: Transfer) -> list[str]:
-    return [str(BIN_DIR / "aws"), "--endpoint-url", t.endpoint, "s3", "cp", "--recursive",
-            "--only-show-errors", *t.ends(f"{t.local}/", t.url)]
+    return [
+        str(BIN_DIR / "aws"),
+        "--endpoint-url",
+        t.endpoint,
+        "s3",
+        "cp",
+        "--recursive",
+        "--only-show-errors",
+        *t.ends(f"{t.local}/", t.url),
+    ]
 
 
 def boto3_naive(t: Transfer) -> list[str]:
@@ -77,7 +91,12 @@ TOOLS: dict[str, Callable[[Transfer], list[str]]] = {
 def tool_env(info: LocalS3Info) -> dict[str, str]:
     """The environment for every tool: AWS_* for the server plus the rclone remote."""
     prefix = f"RCLONE_CONFIG_{RCLONE_REMOTE.upper()}_"
-    rclone_remote = {"TYPE": "s3", "PROVIDER": "Other", "ACCESS_KEY_ID": info.access_key_id,
-                     "SECRET_ACCESS_KEY": info.secret_access_key,
-                     "ENDPOINT": info.endpoint_url, "REGION": "us-east-1"}
+    rclone_remote = {
+        "TYPE": "s3",
+        "PROVIDER": "Other",
+        "ACCESS_KEY_ID": info.access_key_id,
+        "SECRET_ACCESS_KEY": info.secret_access_key,
+        "ENDPOINT": info.endpoint_url,
+        "REGION": "us-east-1",
+    }
     return {**os.environ, **info.env(), **{prefix + k: v for k, v in rclone_remote.items()}}

@@ -43,8 +43,10 @@ def verify_download(dataset: Dataset, local: Path) -> str | None:
     """All paths and sizes, plus the bytes of a sample and of every file over 1 MiB."""
     if problem := compare_sizes(dict(dataset.files), local_sizes(local)):
         return problem
-    to_check = {*sample(dataset.files, DOWNLOAD_BYTE_SAMPLE),
-                *(entry for entry in dataset.files if entry[1] > MIB)}
+    to_check = {
+        *sample(dataset.files, DOWNLOAD_BYTE_SAMPLE),
+        *(entry for entry in dataset.files if entry[1] > MIB),
+    }
     for rel, _ in to_check:
         if not filecmp.cmp(dataset.path / rel, local / rel, shallow=False):
             return f"file bytes differ: {rel}"
@@ -66,9 +68,11 @@ def compare_sizes(expected: dict[str, int], actual: dict[str, int]) -> str | Non
     wrong = sorted(k for k in expected.keys() & actual.keys() if expected[k] != actual[k])
     if not (missing or extra or wrong):
         return None
-    parts = [f"{len(names)} {label} (e.g. {names[0]})"
-             for label, names in (("missing", missing), ("unexpected", extra),
-                                  ("wrong size", wrong)) if names]
+    parts = [
+        f"{len(names)} {label} (e.g. {names[0]})"
+        for label, names in (("missing", missing), ("unexpected", extra), ("wrong size", wrong))
+        if names
+    ]
     return "; ".join(parts)
 
 
