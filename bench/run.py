@@ -1,10 +1,11 @@
 """Benchmark s3ferry against s5cmd, rclone, the AWS CLI and a naive boto3 loop.
 
 One embedded SeaweedFS server (s3ferry.localserver.LocalS3) serves the whole run. Every
-transfer is a separate client process, timed as a whole; see bench/README.md.
+transfer or listing is a separate client process, timed as a whole; see bench/README.md.
 
-Usage: python bench/run.py [--quick] [--datasets small,mixed,large] [--tools ...]
-                           [--ops upload,download] [--runs N] [--root DIR] [--json FILE]
+Usage: python bench/run.py [--quick] [--datasets small,mixed,large,keys-nested,keys-flat]
+                           [--tools ...] [--ops upload,download,list] [--runs N]
+                           [--list-objects N] [--keep-server] [--root DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,17 +30,26 @@ if __package__ in (None, ""):  # started as `python bench/run.py`
 import boto3  # noqa: E402
 
 from bench.datasets import DEFAULT_ROOT, NAMES, Dataset, generate  # noqa: E402
+from bench.keys import (  # noqa: E402
+    BODY,
+    DEFAULT_OBJECTS,
+    KEY_NAMES,
+    QUICK_OBJECTS,
+    KeySet,
+    ensure_seeded,
+)
 from bench.measure import run_timed  # noqa: E402
 from bench.report import RunResult, markdown_table  # noqa: E402
-from bench.tools import TOOLS, Transfer, tool_env  # noqa: E402
-from bench.verify import list_sizes, verify_download, verify_upload  # noqa: E402
+from bench.tools import LIST_KEY_ONLY, LIST_TOOLS, TOOLS, Listing, Transfer, tool_env  # noqa: E402
+from bench.verify import list_sizes, verify_download, verify_listing, verify_upload  # noqa: E402
 from s3ferry.localserver import LocalS3, LocalS3Info  # noqa: E402
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 BUCKET = "bench"
-OPS = ("upload", "download")
+TRANSFER_OPS = ("upload", "download")
+OPS = (*TRANSFER_OPS, "list")
 PREFIX_ROOT = {"upload": "up", "download": "src"}
 DELETE_BATCH = 1000
 
@@ -57,9 +68,16 @@ class Bench:
 
 def main() -> None:
     args = parse_args()
-    sets = [generate(args.root, name, args.quick) for name in args.datasets]
+    transfer_ops = [op for op in args.ops if op in TRANSFER_OPS]
+    file_sets = [name for name in args.datasets if name in NAMES] if transfer_ops else []
+    sets = [generate(args.root, name, args.quick) for name in file_sets]
+    list_count = args.list_objects or (QUICK_OBJECTS if args.quick else DEFAULT_OBJECTS)
+    key_sets = [KeySet(name, list_count) for name in args.datasets if name in KEY_NAMES]
+    if "list" not in args.ops:
+        key_sets = []
     server_dir = args.root / "server"
-    shutil.rmtree(server_dir, ignore_errors=True)
+    if not args.keep_server:
+        shutil.rmtree(server_dir, ignore_errors=True)
     (args.root / "logs").mkdir(parents=True, exist_ok=True)
     json_file = open(args.json, "w") if args.json else nullcontext(None)  # noqa: SIM115
     try:
@@ -67,18 +85,33 @@ def main() -> None:
             bench = Bench(
                 info, s3_client(info), tool_env(info), args.root, json_out, args.seed_with
             )
-            bench.s3.create_bucket(Bucket=BUCKET)
+            if args.keep_server:
+                wait_for_volumes(info, server_dir)
+            if sets:
+                create_bucket(bench.s3, BUCKET)
             for dataset in sets:
-                for op in args.ops:
-                    results = run_case(bench, dataset, op, args.tools, args.runs)
+                for op in transfer_ops:
+                    tools = usable(args.tools, TOOLS, op)
+                    results = run_case(bench, dataset, op, tools, args.runs)
                     print(markdown_table(results) + "\n", flush=True)
+            for keyset in key_sets:
+                tools = usable(args.tools, LIST_TOOLS, "list")
+                results = run_list_case(bench, keyset, tools, args.runs)
+                print(markdown_table(results) + "\n", flush=True)
     finally:
-        shutil.rmtree(server_dir, ignore_errors=True)
+        if not args.keep_server:
+            shutil.rmtree(server_dir, ignore_errors=True)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", type=_names(NAMES), default=list(NAMES))
+    all_sets = (*NAMES, *KEY_NAMES)
+    parser.add_argument(
+        "--datasets",
+        type=_names(all_sets),
+        default=list(all_sets),
+        help="files for upload/download, keys-* buckets for list (default: all)",
+    )
     parser.add_argument("--tools", type=_names(tuple(TOOLS)), default=list(TOOLS))
     parser.add_argument("--ops", type=_names(OPS), default=list(OPS))
     parser.add_argument("--runs", type=int, default=1, help="runs per tool (default 1)")
@@ -90,6 +123,18 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, help="also write every run as a JSON line here")
     parser.add_argument("--quick", action="store_true", help="reduced datasets for a smoke run")
+    parser.add_argument(
+        "--list-objects",
+        type=int,
+        metavar="N",
+        help=f"objects per list bucket (default {DEFAULT_OBJECTS:,}; --quick {QUICK_OBJECTS:,})",
+    )
+    parser.add_argument(
+        "--keep-server",
+        action="store_true",
+        help="keep ROOT/server (the server's data) before and after the run, so seeded "
+        "list buckets are reused",
+    )
     parser.add_argument(
         "--seed-with",
         choices=("s5cmd", "s3ferry"),
@@ -120,6 +165,48 @@ def s3_client(info: LocalS3Info) -> S3Client:
         aws_access_key_id=info.access_key_id,
         aws_secret_access_key=info.secret_access_key,
     )
+
+
+def create_bucket(s3: S3Client, bucket: str) -> None:
+    """Create ``bucket`` unless it exists (it may, on a kept server data dir)."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except s3.exceptions.ClientError:
+        s3.create_bucket(Bucket=bucket)
+
+
+def wait_for_volumes(info: LocalS3Info, server_dir: Path, timeout_s: float = 60.0) -> None:
+    """On a kept data dir: wait until the master knows every volume on disk.
+
+    The server answers S3 requests before its volume server's first heartbeat; until
+    then, reading or writing an object of an existing bucket fails ("volume N not found").
+    """
+    on_disk = len(list((server_dir / "store").glob("*.dat")))
+    url = f"http://127.0.0.1:{info.ports[0]}/vol/status"  # the master's HTTP port
+    deadline = time.monotonic() + timeout_s
+    while (known := _known_volumes(url)) < on_disk:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"server knows {known} of {on_disk} volumes after {timeout_s:.0f} s")
+        time.sleep(0.2)
+
+
+def _known_volumes(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        status = json.load(response)
+    centers = status.get("Volumes", {}).get("DataCenters") or {}
+    return sum(
+        len(volumes or [])
+        for racks in centers.values()
+        for nodes in racks.values()
+        for volumes in nodes.values()
+    )
+
+
+def usable(tools: list[str], commands: Mapping[str, object], op: str) -> list[str]:
+    """The asked-for tools that have a command for ``op``; the others are skipped, said so."""
+    if skipped := [tool for tool in tools if tool not in commands]:
+        print(f"{op}: no command for {', '.join(skipped)}; skipped", file=sys.stderr, flush=True)
+    return [tool for tool in tools if tool in commands]
 
 
 def run_case(
@@ -237,6 +324,52 @@ def vacuum(info: LocalS3Info) -> None:
     url = f"http://127.0.0.1:{master_port}/vol/vacuum?garbageThreshold=0.0001"
     with urllib.request.urlopen(url, timeout=600) as response:
         response.read()
+
+
+def run_list_case(bench: Bench, keyset: KeySet, tools: list[str], runs: int) -> list[RunResult]:
+    """Seed the bucket if needed (untimed), then all runs of all tools (runs interleave)."""
+    ensure_seeded(bench.info, bench.s3, keyset)
+    expected = set(keyset.keys())
+    return [
+        run_list_once(bench, keyset, expected, tool, run)
+        for run in range(1, runs + 1)
+        for tool in tools
+    ]
+
+
+def run_list_once(
+    bench: Bench, keyset: KeySet, expected: set[str], tool: str, run: int
+) -> RunResult:
+    """List the whole bucket (timed, output to a file), then check the output (untimed).
+
+    The output file is removed when it checks out (at 1,000,000 objects it is ~70 MB).
+    """
+    log_stem = bench.root / "logs" / f"{keyset.bucket}-list-{tool}-{run}"
+    argv = LIST_TOOLS[tool](Listing(keyset.bucket, bench.info.endpoint_url))
+    m = run_timed(argv, bench.env, bench.info.pid, log_stem)
+    out = log_stem.with_suffix(".out")
+    error = f"exit {m.exit_code}: {m.stderr_tail}" if m.exit_code else None
+    error = error or verify_listing(out, expected, len(BODY), tool in LIST_KEY_ONLY)
+    if error is None:
+        out.unlink()
+    result = RunResult(
+        keyset.name,
+        "list",
+        tool,
+        run,
+        keyset.count,
+        keyset.total_bytes,
+        m.exit_code,
+        m.wall_s,
+        m.user_s,
+        m.sys_s,
+        m.max_rss_kib,
+        m.server_cpu_s,
+        ok=error is None,
+        error=error or "",
+    )
+    record(bench, result)
+    return result
 
 
 if __name__ == "__main__":

@@ -100,3 +100,54 @@ def tool_env(info: LocalS3Info) -> dict[str, str]:
         "REGION": "us-east-1",
     }
     return {**os.environ, **info.env(), **{prefix + k: v for k, v in rclone_remote.items()}}
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One recursive listing of a whole bucket."""
+
+    bucket: str
+    endpoint: str
+
+
+def s3ferry_ls(x: Listing) -> list[str]:
+    return [str(BIN_DIR / "s3ferry"), "ls", "-r", f"s3://{x.bucket}"]
+
+
+def s5cmd_ls(x: Listing) -> list[str]:
+    return [str(s5cmd_binary()), "--endpoint-url", x.endpoint, "ls", f"s3://{x.bucket}/*"]
+
+
+def aws_ls(x: Listing) -> list[str]:
+    return [
+        str(BIN_DIR / "aws"),
+        "--endpoint-url",
+        x.endpoint,
+        "s3",
+        "ls",
+        "--recursive",
+        f"s3://{x.bucket}",
+    ]
+
+
+def rclone_ls(x: Listing) -> list[str]:
+    # --files-only: no `dir/` lines, so every line is one object (as with the other tools).
+    return [
+        str(BIN_DIR / "rclone"),
+        "--config",
+        "/dev/null",
+        "lsf",
+        "-R",
+        "--files-only",
+        f"{RCLONE_REMOTE}:{x.bucket}",
+    ]
+
+
+LIST_TOOLS: dict[str, Callable[[Listing], list[str]]] = {
+    "s3ferry": s3ferry_ls,
+    "s5cmd": s5cmd_ls,
+    "aws": aws_ls,
+    "rclone": rclone_ls,
+}
+# What one output line is: "DATE TIME SIZE KEY" (size and key are checked) or just the key.
+LIST_KEY_ONLY = frozenset({"rclone"})

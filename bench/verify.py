@@ -88,3 +88,27 @@ def _same_stream(chunks: Iterator[bytes], path: Path) -> bool:
             if f.read(len(chunk)) != chunk:
                 return False
         return f.read(1) == b""
+
+
+def verify_listing(out: Path, expected: set[str], size: int, key_only: bool) -> str | None:
+    """One output line per object: the line count, then every key (and size) against the plan.
+
+    ``key_only``: a line is the key; otherwise ``DATE TIME SIZE KEY`` (keys have no spaces).
+    """
+    with open(out, encoding="utf-8", errors="replace", newline="\n") as f:
+        lines = [line.removesuffix("\n") for line in f]
+    if len(lines) != len(expected):
+        problem = f"{len(lines):,} lines for {len(expected):,} objects"
+    else:
+        problem = None
+    sizes: dict[str, int] = {}
+    for line in lines:
+        if key_only:
+            sizes[line] = size
+            continue
+        fields = line.split(None, 3)
+        if len(fields) != 4 or not fields[2].isdigit():
+            return "; ".join(filter(None, (problem, f"unparsable line {line[:100]!r}")))
+        sizes[fields[3]] = int(fields[2])
+    differences = compare_sizes(dict.fromkeys(expected, size), sizes)
+    return "; ".join(filter(None, (problem, differences))) or None
