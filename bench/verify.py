@@ -110,5 +110,7 @@ def verify_listing(out: Path, expected: set[str], size: int, key_only: bool) -> 
         if len(fields) != 4 or not fields[2].isdigit():
             return "; ".join(filter(None, (problem, f"unparsable line {line[:100]!r}")))
         sizes[fields[3]] = int(fields[2])
+    repeated = len(lines) - len(sizes)
+    repeats = f"{repeated:,} repeated keys" if repeated else None
     differences = compare_sizes(dict.fromkeys(expected, size), sizes)
-    return "; ".join(filter(None, (problem, differences))) or None
+    return "; ".join(filter(None, (problem, repeats, differences))) or None
