@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from s3ferry.errors import Cancelled
-from s3ferry.listing.keyspace import midpoint
-from s3ferry.storage.listing import Entry
+from s3ferry.listing.keyspace import KeyOrder, key_order, midpoint
+from s3ferry.storage.listing import S3_MAX_KEYS, Entry, Page
 from s3ferry.storage.s3 import S3Store
 
 DEFAULT_LIST_WORKERS = 4
@@ -49,8 +49,11 @@ class _Shard:
     # The cursor when a split last found nothing to split off.
     unsplittable_at: str | None = None
 
-    def covers(self, key: str) -> bool:
-        return self.upto is None or key <= self.upto
+    def kept(self, entries: list[Entry], order: KeyOrder) -> list[Entry]:
+        if self.upto is None:
+            return entries
+        limit = order(self.upto)
+        return [e for e in entries if order(e.key) <= limit]
 
 
 def list_objects(
@@ -59,23 +62,28 @@ def list_objects(
     *,
     start_after: str = "",
     workers: int = DEFAULT_LIST_WORKERS,
+    page_keys: int = S3_MAX_KEYS,
     cancel: threading.Event | None = None,
 ) -> Iterator[Entry]:
     """Every object under ``prefix`` after ``start_after``, in S3 key order.
 
-    ``workers`` requests are in flight at once (1: a plain serial listing).
+    ``workers`` requests are in flight at once (1: a plain serial listing),
+    each asking for up to ``page_keys`` keys.
 
     Raises:
         NotFoundError, AccessDeniedError, StoreError, TransientError: from the store.
         Cancelled: ``cancel`` was set.
     """
-    lister = _Lister(store, prefix, start_after, workers)
+    lister = _Lister(store, prefix, start_after, workers, page_keys)
     return lister.run(cancel or threading.Event())
 
 
 class _Lister:
-    def __init__(self, store: S3Store, prefix: str, after: str, workers: int) -> None:
+    def __init__(
+        self, store: S3Store, prefix: str, after: str, workers: int, page_keys: int
+    ) -> None:
         self.store = store
+        self.page_keys = page_keys
         self.prefix = prefix
         self.workers = max(1, workers)
         self.max_shards = 2 * self.workers
@@ -84,8 +92,17 @@ class _Lister:
         self.error: BaseException | None = None
         self.stopped = False
         self.splitting = 0
+        self.order: KeyOrder = key_order(path_ordered=False)
 
     def run(self, cancel: threading.Event) -> Iterator[Entry]:
+        # The first page is fetched before any split: its response tells the
+        # store's key order, which every split point must respect.
+        head = self.shards[0]
+        head.busy = True
+        first = self.store.list_page(self.prefix, start_after=head.after, max_keys=self.page_keys)
+        self.order = key_order(first.path_ordered)
+        self._accept(head, first)
+        head.busy = False  # a worker takes it on from its cursor
         threads = [
             threading.Thread(target=self._work, name=f"s3ferry-ls-{i}", daemon=True)
             for i in range(self.workers)
@@ -180,22 +197,27 @@ class _Lister:
         if point is None:
             return None
         with self.cond:
-            if victim.done or point <= victim.cursor:
-                return None
-            if victim.upto is not None and point >= victim.upto:
+            if victim.done or not self._between(victim.cursor, point, victim.upto):
                 return None
             new = _Shard(point, victim.upto, point, busy=True)
             victim.upto = point
             self.shards.insert(self.shards.index(victim) + 1, new)
             return new
 
+    def _between(self, lo: str, key: str, hi: str | None) -> bool:
+        """``lo < key < hi`` in the store's key order (``hi`` None: no upper end)."""
+        k = self.order(key)
+        return self.order(lo) < k and (hi is None or k < self.order(hi))
+
     def _structural_point(self, lo: str, hi: str | None) -> str | None:
         """The middle common prefix after ``lo``, one directory level up at a time."""
         level = lo[: lo.rfind("/") + 1]
         while True:
             level = level if len(level) > len(self.prefix) else self.prefix
-            page = self.store.list_page(level, start_after=lo, delimiter="/")
-            inside = [p for p in page.prefixes if p > lo and (hi is None or p < hi)]
+            page = self.store.list_page(
+                level, start_after=lo, delimiter="/", max_keys=self.page_keys
+            )
+            inside = [p for p in page.prefixes if self._between(lo, p, hi)]
             if inside:
                 return inside[len(inside) // 2]
             if level == self.prefix:
@@ -209,29 +231,38 @@ class _Lister:
         page's first key and ``lo``: a flat directory keeps its prefix.
         """
         shared = os.path.commonprefix([near, lo])
-        if len(shared) > len(self.prefix) and (hi is None or shared + "\x7f" < hi):
-            hi = shared + "\x7f" if lo[len(shared) : len(shared) + 1] < "\x7f" else hi
+        local_top = shared + "\x7f"
+        if len(shared) > len(self.prefix) and lo[len(shared) : len(shared) + 1] < "\x7f":
+            hi = local_top if self._between(lo, local_top, hi) else hi
         for _ in range(SPLIT_PROBES):
             mid = midpoint(lo, hi)
-            if mid is None or not mid.startswith(self.prefix):
+            if mid is None or not mid.startswith(self.prefix) or not self._between(lo, mid, hi):
                 return None
             first = self.store.list_page(self.prefix, start_after=mid, max_keys=1).entries
-            if first and (hi is None or first[0].key <= hi):
+            if first and (hi is None or self.order(first[0].key) <= self.order(hi)):
                 return mid
             hi = mid
         return None
 
+    def _accept(self, shard: _Shard, page: Page) -> bool:
+        """Buffer the part of ``page`` inside ``shard``; True while the shard goes on."""
+        with self.cond:
+            kept = shard.kept(page.entries, self.order)
+            if kept:
+                shard.pages.append(kept)
+                shard.page_first, shard.cursor = kept[0].key, kept[-1].key
+            if not page.truncated or len(kept) < len(page.entries):
+                shard.done = True
+            self.cond.notify_all()
+            return not shard.done
+
     def _list_shard(self, shard: _Shard) -> None:
         while True:
-            page = self.store.list_page(self.prefix, start_after=shard.cursor)
+            page = self.store.list_page(
+                self.prefix, start_after=shard.cursor, max_keys=self.page_keys
+            )
+            self._accept(shard, page)
             with self.cond:
-                kept = [e for e in page.entries if shard.covers(e.key)]
-                if kept:
-                    shard.pages.append(kept)
-                    shard.page_first, shard.cursor = kept[0].key, kept[-1].key
-                if not page.truncated or len(kept) < len(page.entries):
-                    shard.done = True
-                self.cond.notify_all()
                 while not shard.done and len(shard.pages) >= PAGES_PER_SHARD:
                     if self.stopped:
                         return

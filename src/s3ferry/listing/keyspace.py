@@ -3,9 +3,18 @@
 Python compares ``str`` by code point, and UTF-8 preserves code-point order,
 so ``a < b`` here is exactly S3's ordering of keys. Surrogates cannot occur in
 keys and are never produced.
+
+Stores built on a file system (SeaweedFS) list a directory's entries before
+its siblings that sort after the directory's name: ``a/b`` before ``a-b``.
+Their order is that of the keys' ``/``-separated segments (:func:`key_order`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+KeyOrder = Callable[[str], Any]
 
 # Code points are numbered without the surrogates, so that every number
 # between two characters is a character too.
@@ -55,3 +64,16 @@ def _index(c: str) -> int:
 
 def _char(index: int) -> str:
     return chr(index + _SURROGATE_COUNT if index >= _SURROGATE_START else index)
+
+
+def key_order(path_ordered: bool) -> KeyOrder:
+    """The sort key of a store's listing order: the key itself, or its path segments."""
+    return _segments if path_ordered else _itself
+
+
+def _segments(key: str) -> list[str]:
+    return key.split("/")
+
+
+def _itself(key: str) -> str:
+    return key

@@ -19,7 +19,7 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, unquote_plus, urlsplit
@@ -58,6 +58,9 @@ class Page:
     prefixes: list[str]
     truncated: bool
     continuation: str | None
+    # The store lists keys in path-segment order (a file-system store such as
+    # SeaweedFS), not in S3's byte order: see listing.keyspace.key_order.
+    path_ordered: bool = False
 
 
 class ListClient:
@@ -118,10 +121,12 @@ class ListClient:
             query["continuation-token"] = continuation
         if delimiter:
             query["delimiter"] = delimiter
-        body = self._get(query)
-        return _parse(body)
+        body, server = self._get(query)
+        page = _parse(body)
+        return replace(page, path_ordered=True) if server.startswith("SeaweedFS") else page
 
-    def _get(self, query: Mapping[str, str]) -> bytes:
+    def _get(self, query: Mapping[str, str]) -> tuple[bytes, str]:
+        """The body of a successful response and the ``Server`` header that came with it."""
         import urllib3
 
         canonical_query = "&".join(
@@ -137,7 +142,7 @@ class ListClient:
                     raise TransientError(f"s3://{self.bucket}", f"listing failed: {e}") from e
             else:
                 if r.status == 200:
-                    return bytes(r.data)
+                    return bytes(r.data), r.headers.get("Server", "")
                 code, message = _error_of(r.status, r.data)
                 error = self._code_error(code, message)
                 if not isinstance(error, TransientError) or attempt == ATTEMPTS:

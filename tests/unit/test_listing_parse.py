@@ -1,0 +1,115 @@
+"""The listing client's pieces that need no server: split points, page parsing, SigV4."""
+
+from __future__ import annotations
+
+from urllib.parse import quote_plus
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from s3ferry.listing.keyspace import midpoint
+from s3ferry.storage.listing import Entry, _parse, sigv4_authorization
+
+keys = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8)
+
+
+@settings(max_examples=3000)
+@given(keys, st.one_of(st.none(), keys))
+def test_midpoint_lies_strictly_between_and_is_valid_utf8(lo: str, hi: str | None) -> None:
+    m = midpoint(lo, hi)
+    if hi is not None and hi <= lo:
+        assert m is None
+        return
+    if m is None:  # only when hi is lo followed by NULs: no string fits between
+        assert hi is not None and hi.startswith(lo) and set(hi[len(lo) :]) == {"\0"}
+        return
+    assert lo < m
+    assert hi is None or m < hi
+    assert m.encode("utf-8") > lo.encode("utf-8")  # code-point order is UTF-8 byte order
+
+
+def test_midpoint_bisects_ascii_keys_near_their_middle() -> None:
+    assert "3" < (midpoint("0", "9") or "") < "7"
+    assert (midpoint("logs/a", "logs/z") or "").startswith("logs/")
+
+
+def _page(entries: list[dict[str, str]], url: bool = True, extra: str = "") -> bytes:
+    body = "".join(
+        "<Contents>" + "".join(f"<{k}>{v}</{k}>" for k, v in e.items()) + "</Contents>"
+        for e in entries
+    )
+    encoding = "<EncodingType>url</EncodingType>" if url else ""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        f"<Name>b</Name>{encoding}<IsTruncated>true</IsTruncated>"
+        f"<NextContinuationToken>tok</NextContinuationToken>{body}{extra}</ListBucketResult>"
+    ).encode()
+
+
+AWKWARD = ["a b+c.txt", "naïve/日本語", "x&y<z>", "100%", "tab\there", "a//b", "dir/"]
+
+
+def test_url_encoded_keys_decode_exactly_on_the_fast_path() -> None:
+    rows = [
+        {"Key": quote_plus(k), "ETag": "&#34;abc&#34;", "Size": str(i), "LastModified": "t"}
+        for i, k in enumerate(AWKWARD)
+    ]
+    page = _parse(_page(rows, extra="<CommonPrefixes><Prefix>p%2Bq/</Prefix></CommonPrefixes>"))
+    assert [e.key for e in page.entries] == AWKWARD
+    assert page.entries[3] == Entry("100%", 3, "abc", "t")
+    assert page.prefixes == ["p+q/"]
+    assert page.truncated and page.continuation == "tok"
+
+
+def test_entries_with_differing_fields_fall_back_to_the_xml_parser() -> None:
+    rows = [
+        {"Key": "a", "Size": "1", "ETag": '"e1"', "LastModified": "t1"},
+        {
+            "Key": "b",
+            "Size": "2",
+            "ETag": "e2",
+            "ChecksumAlgorithm": "CRC32C",
+            "LastModified": "t2",
+        },
+        {"Key": "c", "Size": "3", "ETag": "e3", "LastModified": "t3", "StorageClass": "GLACIER"},
+    ]
+    entries = _parse(_page(rows)).entries
+    assert entries == [
+        Entry("a", 1, "e1", "t1"),
+        Entry("b", 2, "e2", "t2", "STANDARD", "CRC32C"),
+        Entry("c", 3, "e3", "t3", "GLACIER"),
+    ]
+
+
+def test_keys_without_url_encoding_are_unescaped_once() -> None:
+    rows = [{"Key": "x&amp;amp;y", "Size": "1", "ETag": "&quot;e&quot;", "LastModified": "t"}]
+    assert _parse(_page(rows, url=False)).entries == [Entry("x&amp;y", 1, "e", "t")]
+
+
+def test_empty_page() -> None:
+    page = _parse(_page([]).replace(b"true", b"false"))
+    assert page.entries == [] and page.prefixes == [] and not page.truncated
+
+
+def test_sigv4_matches_botocore() -> None:
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    query = "encoding-type=url&list-type=2&prefix=a%20b%2Fc&start-after=%E6%97%A5"
+    url = f"http://127.0.0.1:8333/bucket?{query}"
+    request = AWSRequest(method="GET", url=url)
+    amz = {"x-amz-content-sha256": "UNSIGNED-PAYLOAD", "x-amz-date": "20261125T120000Z"}
+    for k, v in amz.items():
+        request.headers[k] = v
+    request.context["timestamp"] = amz["x-amz-date"]
+    signer = S3SigV4Auth(Credentials("AKID", "SECRET"), "s3", "us-east-1")
+    canonical = signer.canonical_request(request)
+    ours = sigv4_authorization(
+        "AKID", "SECRET", "us-east-1", "127.0.0.1:8333", "/bucket", query, amz
+    )
+    string_to_sign = signer.string_to_sign(request, canonical)
+    expected = signer.signature(string_to_sign, request)
+    assert ours.endswith(f"Signature={expected}")
+    assert "SignedHeaders=host;x-amz-content-sha256;x-amz-date" in ours
