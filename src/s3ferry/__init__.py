@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         UsageError,
     )
     from s3ferry.jobs.download import download, download_to_stream
+    from s3ferry.jobs.inventory import InventoryReport, inventory
     from s3ferry.jobs.listing import Folder, Usage, disk_usage, iter_objects, list_bucket
     from s3ferry.jobs.report import JobReport
     from s3ferry.jobs.upload import upload, upload_from_stream
@@ -41,6 +42,7 @@ _WHERE = {
     "Entry": "s3ferry.storage.listing",
     "Folder": "s3ferry.jobs.listing",
     "IntegrityError": "s3ferry.errors",
+    "InventoryReport": "s3ferry.jobs.inventory",
     "JobReport": "s3ferry.jobs.report",
     "LocalIOError": "s3ferry.errors",
     "LocalS3": "s3ferry.localserver",
@@ -57,6 +59,7 @@ _WHERE = {
     "disk_usage": "s3ferry.jobs.listing",
     "download": "s3ferry.jobs.download",
     "download_to_stream": "s3ferry.jobs.download",
+    "inventory": "s3ferry.jobs.inventory",
     "iter_objects": "s3ferry.jobs.listing",
     "list_bucket": "s3ferry.jobs.listing",
     "upload": "s3ferry.jobs.upload",
@@ -69,6 +72,7 @@ __all__ = [
     "Entry",
     "Folder",
     "IntegrityError",
+    "InventoryReport",
     "JobReport",
     "LocalIOError",
     "LocalS3",
@@ -85,6 +89,7 @@ __all__ = [
     "disk_usage",
     "download",
     "download_to_stream",
+    "inventory",
     "iter_objects",
     "list_bucket",
     "upload",

@@ -82,6 +82,15 @@ class ObjectFailed(Event):
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class ShardWritten(Event):
+    """One inventory shard file is complete and recorded in the manifest."""
+
+    file: str
+    objects: int
+    size_bytes: int
+
+
 class EventSink(Protocol):
     def __call__(self, event: Event) -> None: ...
 

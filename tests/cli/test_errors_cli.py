@@ -166,16 +166,17 @@ _ESCAPING_KEYS = ("p/../escape.txt", "p/sub/../../escape2.txt", "p//s3ferry-abso
 _WITH_ESCAPING_KEYS = textwrap.dedent(
     f"""
     import os, sys
-    from s3ferry.storage.s3 import ObjectInfo, S3Store
+    import s3ferry.jobs.download as job
+    from s3ferry.storage.listing import Entry
 
-    real_list = S3Store.list
+    real_list = job.list_objects
 
-    def doctored(self, prefix):
-        yield from real_list(self, prefix)
+    def doctored(store, prefix, **options):
+        yield from real_list(store, prefix, **options)
         for key in {_ESCAPING_KEYS!r}:
-            yield ObjectInfo(key=key, size_bytes=5, etag="0" * 32)
+            yield Entry(key, 5, "0" * 32, "")
 
-    S3Store.list = doctored
+    job.list_objects = doctored
     from s3ferry.cli.main import main
 
     code = main(sys.argv[1:])

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.keys import put_keys
 
 from s3ferry.config import StoreConfig
 from s3ferry.errors import AccessDeniedError, NotFoundError
@@ -33,21 +33,6 @@ AWKWARD_KEYS = [
     # 1,024 bytes; SeaweedFS refuses long path segments, so in six of them.
     "/".join(["k" * 200] * 5) + "/" + "k" * 19,
 ]
-
-
-def put_keys(s3client: Any, bucket: str, keys: list[str]) -> None:
-    async def put_all() -> None:
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(
-            *(
-                loop.run_in_executor(
-                    None, lambda k=k: s3client.put_object(Bucket=bucket, Key=k, Body=b"x")
-                )
-                for k in keys
-            )
-        )
-
-    asyncio.run(put_all())
 
 
 def test_awkward_keys_come_back_exactly_in_s3_order(

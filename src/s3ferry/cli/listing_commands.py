@@ -1,16 +1,18 @@
-"""``ls`` and ``du``: listing results as lines (or JSON lines) on stdout."""
+"""``ls``, ``du`` and ``inventory``: listing results as lines (or JSON lines)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
 from s3ferry.cli.commands import _store_config
 from s3ferry.cli.exit_codes import ExitCode
 from s3ferry.cli.render import human_bytes
+from s3ferry.jobs.inventory import inventory
 from s3ferry.jobs.listing import Folder, disk_usage, list_bucket
 from s3ferry.storage.listing import Entry
 
@@ -90,3 +92,32 @@ def run_du(args: argparse.Namespace) -> int:
     total = human_bytes(usage.size_bytes)
     print(f"{'total':<20} {usage.objects:>12} objects {total:>12}  {usage.source}")
     return ExitCode.OK
+
+
+def run_inventory(args: argparse.Namespace) -> int:
+    report = inventory(
+        args.source,
+        args.output,
+        fmt=args.fmt,
+        shard_size=args.shard_size,
+        store=_store_config(args),
+        workers=args.list_workers,
+    )
+    if args.json:
+        print(json.dumps(dataclasses.asdict(report), ensure_ascii=False))
+    elif not args.quiet:
+        resumed = f", resumed after {report.resumed_after!r}" if report.resumed_after else ""
+        resumed = ", already complete" if report.already_complete else resumed
+        print(
+            f"inventory: {report.objects} objects, {human_bytes(report.size_bytes)} in "
+            f"{report.shards} shards -> {report.output}{resumed} ({report.seconds:.1f} s)",
+            file=sys.stderr,
+        )
+    return ExitCode.OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "ls": run_ls,
+    "du": run_du,
+    "inventory": run_inventory,
+}

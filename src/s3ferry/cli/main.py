@@ -129,7 +129,24 @@ def _add_listing(sub: argparse._SubParsersAction[_Parser]) -> None:
         description="Objects and bytes below s3://bucket[/prefix], per storage class and in total.",
     )
     du.add_argument("source", metavar="s3://bucket[/prefix]")
-    for p in (ls, du):
+    inv = sub.add_parser(
+        "inventory",
+        help="write the listing to compressed shard files and a manifest (resumable)",
+        description="Stream the listing of s3://bucket[/prefix] into DIR as gzip shards "
+        "(part-NNNNN.jsonl.gz or .csv.gz) and manifest.json. Interrupted, the same command "
+        "resumes after the last finished shard.",
+    )
+    inv.add_argument("source", metavar="s3://bucket[/prefix]")
+    inv.add_argument("--output", "-o", required=True, metavar="DIR", help="where shards go")
+    inv.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", dest="fmt")
+    inv.add_argument(
+        "--shard-size",
+        type=positive_int,
+        default=1_000_000,
+        metavar="N",
+        help="objects per shard file (default 1,000,000)",
+    )
+    for p in (ls, du, inv):
         p.add_argument(
             "--list-workers",
             type=positive_int,
@@ -174,14 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from s3ferry.cli.commands import run_cp
 
             return run_cp(args)
-        if args.command in ("ls", "du"):
+        if args.command in ("ls", "du", "inventory"):
             from s3ferry.cli import listing_commands
 
-            return (
-                listing_commands.run_ls(args)
-                if args.command == "ls"
-                else listing_commands.run_du(args)
-            )
+            return listing_commands.COMMANDS[args.command](args)
         if args.command == "local-s3":
             from s3ferry.cli.commands import run_local_s3
 
