@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from s3ferry.jobs.download import download, download_to_stream
     from s3ferry.jobs.report import JobReport
     from s3ferry.jobs.upload import upload, upload_from_stream
+    from s3ferry.listing.inventory_report import read_inventory_report
     from s3ferry.localserver import LocalS3, LocalS3Info
 
 _WHERE = {
@@ -51,6 +52,7 @@ _WHERE = {
     "UsageError": "s3ferry.errors",
     "download": "s3ferry.jobs.download",
     "download_to_stream": "s3ferry.jobs.download",
+    "read_inventory_report": "s3ferry.listing.inventory_report",
     "upload": "s3ferry.jobs.upload",
     "upload_from_stream": "s3ferry.jobs.upload",
 }
@@ -73,6 +75,7 @@ __all__ = [
     "UsageError",
     "download",
     "download_to_stream",
+    "read_inventory_report",
     "upload",
     "upload_from_stream",
 ]
