@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from s3ferry.jobs.listing import Folder, Usage, disk_usage, iter_objects, list_bucket
     from s3ferry.jobs.report import JobReport
     from s3ferry.jobs.upload import upload, upload_from_stream
+    from s3ferry.listing.inventory_report import read_inventory_report
     from s3ferry.localserver import LocalS3, LocalS3Info
     from s3ferry.storage.listing import Entry
 
@@ -62,6 +63,7 @@ _WHERE = {
     "inventory": "s3ferry.jobs.inventory",
     "iter_objects": "s3ferry.jobs.listing",
     "list_bucket": "s3ferry.jobs.listing",
+    "read_inventory_report": "s3ferry.listing.inventory_report",
     "upload": "s3ferry.jobs.upload",
     "upload_from_stream": "s3ferry.jobs.upload",
 }
@@ -92,6 +94,7 @@ __all__ = [
     "inventory",
     "iter_objects",
     "list_bucket",
+    "read_inventory_report",
     "upload",
     "upload_from_stream",
 ]
