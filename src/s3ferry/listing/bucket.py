@@ -9,9 +9,10 @@ page that the upper half is not empty. This works on any key space: nested
 trees, flat keys, any Unicode.
 
 Shards are consumed in key order, so the output is sorted exactly as a
-serial listing is. Each shard buffers at most :data:`PAGES_PER_SHARD` pages
-and at most ``2 x workers`` shards are live, so memory is bounded by the
-worker count, never by the number of keys.
+serial listing is. Shards ahead of the one being consumed may buffer
+:data:`PAGES_PER_WORKER` x ``workers`` pages between them (the consumed one
+up to :data:`HEAD_PAGES` more), and at most ``2 x workers`` shards are live,
+so memory is bounded by the worker count, never by the number of keys.
 """
 
 from __future__ import annotations
@@ -28,9 +29,15 @@ from s3ferry.storage.listing import S3_MAX_KEYS, Entry, Page
 from s3ferry.storage.s3 import S3Store
 
 DEFAULT_LIST_WORKERS = 4
-PAGES_PER_SHARD = 4
+# Pages listed ahead of the consumer, per worker: shards later in key order
+# keep listing while the first one is consumed (~300 bytes an entry).
+PAGES_PER_WORKER = 16
+HEAD_PAGES = 4
 # Probes of an empty upper half before a shard is left unsplit.
 SPLIT_PROBES = 12
+# Entries asked for when looking for common prefixes to split at: a probe
+# should cost the server far less than a page.
+PROBE_KEYS = 100
 
 
 @dataclass(slots=True)
@@ -92,6 +99,7 @@ class _Lister:
         self.error: BaseException | None = None
         self.stopped = False
         self.splitting = 0
+        self.buffered = 0  # pages in all shards' buffers
         self.order: KeyOrder = key_order(path_ordered=False)
 
     def run(self, cancel: threading.Event) -> Iterator[Entry]:
@@ -121,6 +129,12 @@ class _Lister:
                 self.stopped = True
                 self.cond.notify_all()
 
+    def _full(self, shard: _Shard) -> bool:
+        """Must ``shard`` wait for the consumer? The first shard never waits on the others."""
+        if self.shards and self.shards[0] is shard:
+            return len(shard.pages) >= HEAD_PAGES
+        return self.buffered >= PAGES_PER_WORKER * self.workers
+
     def _next_page(self, cancel: threading.Event) -> list[Entry] | None:
         """The head shard's next page (waits for it); ``None`` once every shard is done."""
         while True:
@@ -132,6 +146,7 @@ class _Lister:
                 return None
             head = self.shards[0]
             if head.pages:
+                self.buffered -= 1
                 self.cond.notify_all()
                 return head.pages.popleft()
             if head.done:
@@ -215,7 +230,7 @@ class _Lister:
         while True:
             level = level if len(level) > len(self.prefix) else self.prefix
             page = self.store.list_page(
-                level, start_after=lo, delimiter="/", max_keys=self.page_keys
+                level, start_after=lo, delimiter="/", max_keys=min(self.page_keys, PROBE_KEYS)
             )
             inside = [p for p in page.prefixes if self._between(lo, p, hi)]
             if inside:
@@ -250,6 +265,7 @@ class _Lister:
             kept = shard.kept(page.entries, self.order)
             if kept:
                 shard.pages.append(kept)
+                self.buffered += 1
                 shard.page_first, shard.cursor = kept[0].key, kept[-1].key
             if not page.truncated or len(kept) < len(page.entries):
                 shard.done = True
@@ -263,7 +279,7 @@ class _Lister:
             )
             self._accept(shard, page)
             with self.cond:
-                while not shard.done and len(shard.pages) >= PAGES_PER_SHARD:
+                while not shard.done and self._full(shard):
                     if self.stopped:
                         return
                     self.cond.wait(0.2)
