@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         IntegrityError,
         LocalIOError,
         NotFoundError,
+        ObjectArchivedError,
         S3ferryError,
         SourceChangedError,
         StoreError,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
         UsageError,
     )
     from s3ferry.jobs.download import download, download_to_stream
+    from s3ferry.jobs.read import iter_records, read_range
     from s3ferry.jobs.report import JobReport
     from s3ferry.jobs.upload import upload, upload_from_stream
     from s3ferry.localserver import LocalS3, LocalS3Info
@@ -42,6 +44,7 @@ _WHERE = {
     "LocalS3": "s3ferry.localserver",
     "LocalS3Info": "s3ferry.localserver",
     "NotFoundError": "s3ferry.errors",
+    "ObjectArchivedError": "s3ferry.errors",
     "S3ferryError": "s3ferry.errors",
     "SourceChangedError": "s3ferry.errors",
     "StoreConfig": "s3ferry.config",
@@ -51,6 +54,8 @@ _WHERE = {
     "UsageError": "s3ferry.errors",
     "download": "s3ferry.jobs.download",
     "download_to_stream": "s3ferry.jobs.download",
+    "iter_records": "s3ferry.jobs.read",
+    "read_range": "s3ferry.jobs.read",
     "upload": "s3ferry.jobs.upload",
     "upload_from_stream": "s3ferry.jobs.upload",
 }
@@ -64,6 +69,7 @@ __all__ = [
     "LocalS3",
     "LocalS3Info",
     "NotFoundError",
+    "ObjectArchivedError",
     "S3ferryError",
     "SourceChangedError",
     "StoreConfig",
@@ -73,6 +79,8 @@ __all__ = [
     "UsageError",
     "download",
     "download_to_stream",
+    "iter_records",
+    "read_range",
     "upload",
     "upload_from_stream",
 ]
