@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s3ferry.ranges import (
@@ -18,6 +18,9 @@ from s3ferry.ranges import (
     plan_requests,
     range_spec,
 )
+
+# How long an example takes on a loaded machine is not part of any property here.
+UNTIMED = settings(deadline=None)
 
 
 def test_record_99_of_width_80_is_bytes_7920_to_7999() -> None:
@@ -130,6 +133,7 @@ def test_no_records_in_an_empty_object() -> None:
         Records(0, 80).check(RecordRun(0))
 
 
+@UNTIMED
 @given(
     size=st.integers(0, 5000),
     width=st.integers(1, 300),
@@ -150,6 +154,7 @@ def test_record_span_is_the_slice_of_the_source(
     assert data[span.start : span.stop] == data[first * width : (first + count) * width]
 
 
+@UNTIMED
 @given(start=st.integers(0, 1000), length=st.integers(1, 1000), size=st.integers(1, 100))
 def test_split_covers_the_range_in_order(start: int, length: int, size: int) -> None:
     whole = ByteRange(start, start + length - 1)
@@ -160,6 +165,7 @@ def test_split_covers_the_range_in_order(start: int, length: int, size: int) -> 
     assert all(p.length <= size for p in pieces)
 
 
+@UNTIMED
 @given(
     size=st.integers(1, 4000),
     width=st.integers(1, 120),
