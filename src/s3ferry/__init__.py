@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         IntegrityError,
         LocalIOError,
         NotFoundError,
+        ObjectArchivedError,
         S3ferryError,
         SourceChangedError,
         StoreError,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from s3ferry.jobs.download import download, download_to_stream
     from s3ferry.jobs.inventory import InventoryReport, inventory
     from s3ferry.jobs.listing import Folder, Usage, disk_usage, iter_objects, list_bucket
+    from s3ferry.jobs.read import iter_records, read_range
     from s3ferry.jobs.report import JobReport
     from s3ferry.jobs.upload import upload, upload_from_stream
     from s3ferry.listing.inventory_report import read_inventory_report
@@ -49,6 +51,7 @@ _WHERE = {
     "LocalS3": "s3ferry.localserver",
     "LocalS3Info": "s3ferry.localserver",
     "NotFoundError": "s3ferry.errors",
+    "ObjectArchivedError": "s3ferry.errors",
     "S3ferryError": "s3ferry.errors",
     "SourceChangedError": "s3ferry.errors",
     "StoreConfig": "s3ferry.config",
@@ -62,8 +65,10 @@ _WHERE = {
     "download_to_stream": "s3ferry.jobs.download",
     "inventory": "s3ferry.jobs.inventory",
     "iter_objects": "s3ferry.jobs.listing",
+    "iter_records": "s3ferry.jobs.read",
     "list_bucket": "s3ferry.jobs.listing",
     "read_inventory_report": "s3ferry.listing.inventory_report",
+    "read_range": "s3ferry.jobs.read",
     "upload": "s3ferry.jobs.upload",
     "upload_from_stream": "s3ferry.jobs.upload",
 }
@@ -80,6 +85,7 @@ __all__ = [
     "LocalS3",
     "LocalS3Info",
     "NotFoundError",
+    "ObjectArchivedError",
     "S3ferryError",
     "SourceChangedError",
     "StoreConfig",
@@ -93,8 +99,10 @@ __all__ = [
     "download_to_stream",
     "inventory",
     "iter_objects",
+    "iter_records",
     "list_bucket",
     "read_inventory_report",
+    "read_range",
     "upload",
     "upload_from_stream",
 ]

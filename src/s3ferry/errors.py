@@ -9,6 +9,7 @@ trying again could help, so callers decide without parsing messages::
     ├── StoreError            the object store refused or failed a request
     │   ├── NotFoundError     missing bucket or key
     │   ├── AccessDeniedError wrong credentials or no permission
+    │   ├── ObjectArchivedError archived (Glacier, Deep Archive) and not restored
     │   └── TransientError    5xx, throttling, connection reset (retryable)
     ├── IntegrityError        bytes read back or stored differ from the source
     ├── SourceChangedError    a local file changed while it was being read
@@ -50,6 +51,10 @@ class NotFoundError(StoreError):
 
 class AccessDeniedError(StoreError):
     """The credentials are wrong or lack permission."""
+
+
+class ObjectArchivedError(StoreError):
+    """The object is archived (Glacier, Deep Archive) and must be restored before it is read."""
 
 
 class TransientError(StoreError):

@@ -91,6 +91,27 @@ class ShardWritten(Event):
     size_bytes: int
 
 
+@dataclass(frozen=True, slots=True)
+class RangeRequested(Event):
+    """One ranged GET was sent for bytes ``start`` to ``end`` (both inclusive) of ``key``."""
+
+    key: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartialRecordFound(Event):
+    """A warning: ``record_bytes`` does not divide the object's size, so its last record
+    (number ``last_record``) is only ``last_record_bytes`` long."""
+
+    key: str
+    size_bytes: int
+    record_bytes: int
+    last_record: int
+    last_record_bytes: int
+
+
 class EventSink(Protocol):
     def __call__(self, event: Event) -> None: ...
 

@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--files", type=positive_int, default=2000, help="small files (default 2000)")
     _add_globals(demo, top=False)
+    from s3ferry.cli.cat import add_cat_parser
+
+    add_cat_parser(sub)
     return parser
 
 
@@ -199,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from s3ferry.cli.commands import run_local_s3
 
             return run_local_s3(args)
+        if args.command == "cat":
+            from s3ferry.cli.cat import run_cat
+
+            return run_cat(args)
         from s3ferry.cli.commands import run_demo
 
         return run_demo(args)

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from s3ferry.config import StoreConfig, TransferConfig, resolve
-from s3ferry.errors import LocalIOError, S3ferryError, UsageError
+from s3ferry.errors import LocalIOError, NotFoundError, S3ferryError, UsageError
 from s3ferry.events import EventSink, JobStarted, discard
 from s3ferry.jobs.lanes import drive, open_store, routed
 from s3ferry.jobs.report import JobReport
 from s3ferry.listing.bucket import list_objects
 from s3ferry.locations import parse_s3_url, path_for
+from s3ferry.storage.glacier import require_readable
 from s3ferry.storage.listing import Entry
 from s3ferry.storage.s3 import S3Store
 from s3ferry.transfer.buffers import BufferPool, ByteBudget
@@ -89,6 +90,11 @@ def download_to_stream(
 
     The stream cannot be taken back: a checksum mismatch is reported after
     the bytes were written, and the report says the object failed.
+
+    Raises:
+        UsageError: malformed URL, or it names a prefix.
+        NotFoundError / AccessDeniedError: the bucket or key is missing or refuses us.
+        ObjectArchivedError: the object is archived and not restored.
     """
     url = parse_s3_url(source)
     if url.is_prefix:
@@ -97,7 +103,8 @@ def download_to_stream(
     s3 = open_store(url.bucket, cfg, store)
     info = s3.head(url.key)
     if info is None:
-        raise UsageError(str(url), "no such key")
+        raise NotFoundError(str(url), "no such key")
+    require_readable(info, str(url))
     recorder = Recorder(sink)
     sink(JobStarted("download", str(url), "-"))
     started = time.monotonic()

@@ -24,6 +24,7 @@ from s3ferry.errors import (
     AccessDeniedError,
     IntegrityError,
     NotFoundError,
+    ObjectArchivedError,
     S3ferryError,
     StoreError,
     TransientError,
@@ -50,6 +51,8 @@ class ObjectInfo:
     last_modified: datetime | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     checksum_crc32c: str | None = None
+    storage_class: str | None = None  # None: STANDARD (S3 omits it)
+    restore: str | None = None  # x-amz-restore, e.g. 'ongoing-request="false", expiry-date=...'
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +104,7 @@ class S3Store:
                 raise
 
     def head(self, key: str) -> ObjectInfo | None:
-        """The object's size, ETag, metadata and stored CRC32C; ``None`` if it does not exist."""
+        """Size, ETag, metadata, CRC32C and storage class; ``None`` if the object does not exist."""
         try:
             with translated(self.url(key)):
                 r = self._boto.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
@@ -114,6 +117,8 @@ class S3Store:
             last_modified=r.get("LastModified"),
             metadata=r.get("Metadata", {}),
             checksum_crc32c=r.get("ChecksumCRC32C"),
+            storage_class=r.get("StorageClass"),
+            restore=r.get("Restore"),
         )
 
     def part_size_of(self, key: str) -> int | None:
@@ -380,6 +385,8 @@ def _by_code(code: str, text: str, subject: str, bucket_level: bool) -> Exceptio
         return AccessDeniedError(subject, f"{hint} ({code})")
     if code in _TRANSIENT:
         return TransientError(subject, f"{code}: {_one_line(text)}")
+    if code == "InvalidObjectState":
+        return ObjectArchivedError(subject, "object is archived; restore it first")
     if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
         return IntegrityError(subject, f"store rejected the checksum ({code})")
     return StoreError(subject, _one_line(text))
@@ -391,6 +398,8 @@ def _from_obstore(e: Exception, subject: str) -> Exception:
     if isinstance(e, FileNotFoundError) or name == "NotFoundError":
         what = "bucket does not exist" if "NoSuchBucket" in str(e) else "no such key"
         return NotFoundError(subject, what)
+    if "InvalidObjectState" in str(e):
+        return ObjectArchivedError(subject, "object is archived; restore it first")
     if name in ("PermissionDeniedError", "UnauthenticatedError"):
         return AccessDeniedError(subject, "access denied or wrong credentials")
     # obstore's generic error carries the HTTP status only in its text.

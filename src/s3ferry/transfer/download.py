@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -313,7 +313,9 @@ def stream_object(
 
     with recorder.reporting(info.key, "-"):
         with ThreadPoolExecutor(config.large_file_workers) as fetchers:
-            _stream_in_order(store, info.key, ranges, pool, fetchers, out, written)
+            for view in fetched_in_order(store, info.key, ranges, pool, fetchers):
+                out.write(view)
+                written(view)
         hashers = parts if expected.composite else [whole]
         problem = mismatch(
             expected, Computed([h.crc for h in hashers], [h.md5.digest() for h in hashers if h.md5])
@@ -330,15 +332,20 @@ def stream_object(
         )
 
 
-def _stream_in_order(
+def fetched_in_order(
     store: S3Store,
     key: str,
-    ranges: list[tuple[int, int]],
+    ranges: Iterable[tuple[int, int]],
     pool: BufferPool,
     fetchers: ThreadPoolExecutor,
-    out: BinaryIO,
-    written: Callable[[memoryview], None],
-) -> None:
+) -> Generator[memoryview, None, None]:
+    """The bytes of each ``(start, end_exclusive)`` range of ``key``, in the order given.
+
+    Up to ``pool.count`` ranges are fetched ahead on ``fetchers``, each into a
+    buffer of the pool, so memory is ``pool.count`` x the largest range.
+    ``ranges`` is consumed lazily. A view is valid only until the next one
+    is asked for: its buffer then goes back to the pool.
+    """
     pending: deque[tuple[Future[None], bytearray, int]] = deque()
     todo = iter(ranges)
     try:
@@ -349,12 +356,13 @@ def _stream_in_order(
             if not pending:
                 return
             future, buf, size = pending.popleft()
+            view = memoryview(buf)[:size]
             try:
                 future.result()
-                view = memoryview(buf)[:size]
-                out.write(view)
-                written(view)
+                yield view
             finally:
+                # A view left exported would stop the pool from growing this buffer.
+                view.release()
                 pool.release(buf)
     finally:
         for future, buf, _ in pending:
