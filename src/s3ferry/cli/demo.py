@@ -1,5 +1,6 @@
 """The quick-start job: start an embedded S3, upload a generated sample tree,
-download it back, and compare every byte."""
+download it back and compare every byte, then count it with ``du`` and
+``inventory`` and read a byte range and records back."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from s3ferry.cli.exit_codes import ExitCode
 from s3ferry.cli.render import JsonRenderer, TextRenderer
 from s3ferry.config import StoreConfig
 from s3ferry.jobs.download import download
+from s3ferry.jobs.inventory import inventory
+from s3ferry.jobs.listing import disk_usage
+from s3ferry.jobs.read import iter_records, read_range
 from s3ferry.jobs.upload import upload
 from s3ferry.localserver import LocalS3
 
@@ -83,9 +87,44 @@ def run(work: Path, files: int, renderer: Callable[[], TextRenderer | JsonRender
             r.finish(report)
         if not report.ok:
             return ExitCode.PARTIAL_FAILURE
-    problems = _same_trees(source, back)
-    if problems:
-        print(f"demo: FAILED: {len(problems)} differences, e.g. {problems[:3]}", file=sys.stderr)
-        return ExitCode.PARTIAL_FAILURE
-    print("demo: OK: every file downloaded back is byte-identical to its source", file=sys.stderr)
-    return ExitCode.OK
+        problems = _same_trees(source, back)
+        if problems:
+            print(
+                f"demo: FAILED: {len(problems)} differences, e.g. {problems[:3]}", file=sys.stderr
+            )
+            return ExitCode.PARTIAL_FAILURE
+        print(
+            "demo: OK: every file downloaded back is byte-identical to its source", file=sys.stderr
+        )
+        problems = _check_listing_and_reads(url, source, work / "inventory", store)
+    for problem in problems:
+        print(f"demo: FAILED: {problem}", file=sys.stderr)
+    return ExitCode.PARTIAL_FAILURE if problems else ExitCode.OK
+
+
+def _check_listing_and_reads(
+    url: str, source: Path, inventory_dir: Path, store: StoreConfig
+) -> list[str]:
+    """du, inventory, a byte range and a record read against what was uploaded."""
+    files = [p for p in source.rglob("*") if p.is_file()]
+    want = (len(files), sum(p.stat().st_size for p in files))
+    problems: list[str] = []
+    usage = disk_usage(url, store=store)
+    if (usage.objects, usage.size_bytes) != want:
+        problems.append(f"du counted {usage.objects} objects / {usage.size_bytes} B, not {want}")
+    report = inventory(url, inventory_dir, shard_size=1000, store=store)
+    if (report.objects, report.size_bytes) != want:
+        problems.append(f"inventory holds {report.objects} objects, not {want[0]}")
+    large = (source / "large" / "large-1.bin").read_bytes()
+    if read_range(f"{url}large/large-1.bin", 7920, 7999, store=store) != large[7920:8000]:
+        problems.append("bytes 7920-7999 of large/large-1.bin differ from the source")
+    records = dict(iter_records(f"{url}large/large-1.bin", 80, "99,5000-5002", store=store))
+    if records != {n: large[n * 80 : n * 80 + 80] for n in (99, 5000, 5001, 5002)}:
+        problems.append("80-byte records 99 and 5000-5002 of large/large-1.bin differ")
+    if not problems:
+        print(
+            f"demo: OK: du and inventory ({report.shards} shards in {inventory_dir}) count "
+            f"{want[0]:,} objects; byte range 7920-7999 and records 99, 5000-5002 match",
+            file=sys.stderr,
+        )
+    return problems
