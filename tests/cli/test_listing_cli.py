@@ -163,3 +163,21 @@ def test_inventory_killed_mid_way_resumes_with_every_key_exactly_once(
     assert final["shards"][:done_before] == killed_at["shards"]
     assert _inventory_keys(out) == keys
     assert not list(out.glob("*.tmp"))
+
+
+def test_ls_without_a_bucket_lists_buckets(cli: Cli, bucket: str) -> None:
+    run = cli.run("ls")
+
+    assert run.returncode == 0, run.stderr
+    assert bucket in [line.split()[-1] for line in run.stdout.decode().splitlines()]
+
+
+def test_ls_into_a_pipe_closed_early_ends_quietly(cli: Cli, s3client: Any, bucket: str) -> None:
+    put_keys(s3client, bucket, [f"k{i:05d}" for i in range(3000)])
+
+    shell = f"{cli.executable} ls -r s3://{bucket} | head -1"
+    run = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, env=cli.env)
+
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.decode().endswith("k00000\n")
+    assert run.stderr == b""

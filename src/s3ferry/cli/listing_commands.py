@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import BinaryIO
@@ -13,7 +14,7 @@ from s3ferry.cli.commands import _store_config
 from s3ferry.cli.exit_codes import ExitCode
 from s3ferry.cli.render import human_bytes
 from s3ferry.jobs.inventory import inventory
-from s3ferry.jobs.listing import Folder, disk_usage, list_bucket
+from s3ferry.jobs.listing import Folder, disk_usage, list_bucket, list_buckets
 from s3ferry.storage.listing import Entry
 
 # Lines are written in batches: one write per line would cost more than the listing.
@@ -21,6 +22,15 @@ _BATCH = 2000
 
 
 def run_ls(args: argparse.Namespace) -> int:
+    if args.source in ("s3://", "s3:", None):
+        names = [
+            json.dumps({"bucket": b.name, "created": b.created})
+            if args.json
+            else f"{b.created[:10]} {b.created[11:19]} {b.name}"
+            for b in list_buckets(store=_store_config(args))
+        ]
+        _write((n + "\n" for n in names), sys.stdout.buffer)
+        return ExitCode.OK
     listing = list_bucket(
         args.source,
         recursive=args.recursive,
@@ -63,14 +73,19 @@ def _json_lines(listing: Iterable[Entry | Folder]) -> Iterable[str]:
 
 
 def _write(lines: Iterable[str], out: BinaryIO) -> None:
+    """Write ``lines`` in batches; a reader that goes away (``| head``) ends the listing quietly."""
     batch: list[str] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) >= _BATCH:
-            out.write("".join(batch).encode("utf-8", "surrogateescape"))
-            batch.clear()
-    out.write("".join(batch).encode("utf-8", "surrogateescape"))
-    out.flush()
+    try:
+        for line in lines:
+            batch.append(line)
+            if len(batch) >= _BATCH:
+                out.write("".join(batch).encode("utf-8", "surrogateescape"))
+                batch.clear()
+        out.write("".join(batch).encode("utf-8", "surrogateescape"))
+        out.flush()
+    except BrokenPipeError:
+        # Nothing more can be shown; later flushes must not fail either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
 
 
 def run_du(args: argparse.Namespace) -> int:

@@ -121,7 +121,9 @@ def _add_listing(sub: argparse._SubParsersAction[_Parser]) -> None:
         description="One line per object: date, time, size, key. -r lists every object below "
         "the prefix, in key order, with no header or footer; --json gives one object per line.",
     )
-    ls.add_argument("source", metavar="s3://bucket[/prefix]")
+    ls.add_argument(
+        "source", metavar="s3://bucket[/prefix]", nargs="?", help="omitted: list the buckets"
+    )
     ls.add_argument("-r", "--recursive", action="store_true", help="every object below the prefix")
     du = sub.add_parser(
         "du",

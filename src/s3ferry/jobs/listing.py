@@ -11,13 +11,18 @@ from s3ferry.config import StoreConfig
 from s3ferry.listing.bucket import list_objects
 from s3ferry.locations import parse_s3_url
 from s3ferry.storage.listing import Entry
-from s3ferry.storage.s3 import S3Store
+from s3ferry.storage.s3 import BucketInfo, S3Store, buckets_of
 
 
 class Folder(NamedTuple):
     """A common prefix of a one-level listing (ends with ``/``)."""
 
     prefix: str
+
+
+def list_buckets(*, store: StoreConfig | None = None) -> list[BucketInfo]:
+    """The buckets these credentials own, by name."""
+    return sorted(buckets_of(store or StoreConfig()), key=lambda b: b.name)
 
 
 def default_list_workers() -> int:

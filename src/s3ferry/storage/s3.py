@@ -62,6 +62,22 @@ class CompletedPart:
     crc32c: int
 
 
+@dataclass(frozen=True, slots=True)
+class BucketInfo:
+    name: str
+    created: str  # ISO 8601
+
+
+def buckets_of(config: StoreConfig) -> list[BucketInfo]:
+    """ListBuckets for the identity ``config`` resolves to."""
+    with translated("s3://"):
+        client = LazyBotocore(resolve_side(config, 1), 1).get()
+        response = client.list_buckets()
+    return [
+        BucketInfo(b["Name"], b["CreationDate"].isoformat()) for b in response.get("Buckets", ())
+    ]
+
+
 def crc32c_b64(value: int) -> str:
     """The base64 of a CRC32C as S3 headers carry it (4 bytes, big-endian)."""
     return base64.b64encode(value.to_bytes(4, "big")).decode()
