@@ -112,6 +112,27 @@ class PartialRecordFound(Event):
     last_record_bytes: int
 
 
+@dataclass(frozen=True, slots=True)
+class Planned(Event):
+    """A sync decided what to do with one key: ``copy``, ``skip`` or ``delete``, and why."""
+
+    key: str
+    path: str
+    action: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Compared(Event):
+    """One key of a comparison: ``identical``, ``different`` (``reason`` says how),
+    ``only-source`` or ``only-target``."""
+
+    key: str
+    path: str
+    status: str
+    reason: str
+
+
 class EventSink(Protocol):
     def __call__(self, event: Event) -> None: ...
 

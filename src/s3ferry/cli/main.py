@@ -158,6 +158,43 @@ def _add_listing(sub: argparse._SubParsersAction[_Parser]) -> None:
         _add_globals(p, top=False)
 
 
+def _add_sync(sub: argparse._SubParsersAction[_Parser]) -> None:
+    sync = sub.add_parser(
+        "sync",
+        help="copy what is new or changed (local dir <-> s3://prefix); --delete removes extras",
+        description="Make DESTINATION like SOURCE: copy new and changed files (size + mtime by "
+        "default), optionally delete what SOURCE does not have. One side is a local directory, "
+        "the other s3://bucket/prefix.",
+    )
+    sync.add_argument("source")
+    sync.add_argument("destination")
+    sync.add_argument("--delete", action="store_true", help="delete what the source lacks")
+    sync.add_argument(
+        "--max-delete", type=int, metavar="N", help="delete nothing if more than N would go"
+    )
+    sync.add_argument(
+        "--dry-run", action="store_true", help="print what would be done and why; change nothing"
+    )
+    compare = sub.add_parser(
+        "compare",
+        help="how a local tree and a prefix differ (exit 0 same, 1 different, 2 error)",
+        description="Identical, different (with the reason), only-source and only-target keys.",
+    )
+    compare.add_argument("source")
+    compare.add_argument("target")
+    for p in (sync, compare):
+        p.add_argument("--size-only", action="store_true", help="compare sizes only")
+        p.add_argument(
+            "--checksum",
+            action="store_true",
+            help="compare content: MD5 against plain ETags, else the stored CRC32C",
+        )
+        p.add_argument("--exclude", action="append", metavar="GLOB", help="skip matching paths")
+        p.add_argument("--include", action="append", metavar="GLOB", help="only matching paths")
+        _add_globals(p, top=False)
+    _add_transfer(sync)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="s3ferry",
@@ -178,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("action", choices=["start", "stop", "env"])
     local.add_argument("--data-dir", help="keep the server's data here (default: a temp dir)")
     _add_listing(sub)
+    _add_sync(sub)
     demo = sub.add_parser(
         "demo", help="start an embedded S3, upload a sample tree, download it back and verify"
     )
@@ -200,6 +238,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from s3ferry.cli import listing_commands
 
             return listing_commands.COMMANDS[args.command](args)
+        if args.command in ("sync", "compare"):
+            from s3ferry.cli import sync_commands
+
+            run = sync_commands.run_sync if args.command == "sync" else sync_commands.run_compare
+            return run(args)
         if args.command == "local-s3":
             from s3ferry.cli.commands import run_local_s3
 

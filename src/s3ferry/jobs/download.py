@@ -72,7 +72,7 @@ def download(
         _ensure_dir(dest)
         prefix = url.as_prefix()
         items = _listed_items(list_objects(s3, prefix), dest, prefix, recorder)
-    _run(s3, cfg, items, recorder)
+    run_downloads(s3, cfg, items, recorder)
     return JobReport.from_tally(
         "download", str(url), str(dest), recorder.tally, time.monotonic() - started
     )
@@ -144,14 +144,14 @@ def _listed_items(
             continue
         try:
             path = path_for(root, prefix, info.key)
-            _make_parent(str(path.parent), made)
+            make_parent(str(path.parent), made)
         except S3ferryError as e:
             recorder.failed(info.key, "", e)
             continue
         yield DownloadItem(info.key, str(path), info.size_bytes)
 
 
-def _make_parent(parent: str, made: set[str]) -> None:
+def make_parent(parent: str, made: set[str]) -> None:
     """Create a parent directory once; ``made`` keeps only the last few (bounded)."""
     if parent in made:
         return
@@ -164,7 +164,7 @@ def _make_parent(parent: str, made: set[str]) -> None:
     made.add(parent)
 
 
-def _run(
+def run_downloads(
     s3: S3Store, cfg: TransferConfig, items: Iterator[DownloadItem], recorder: Recorder
 ) -> None:
     assert cfg.small_lane_bytes is not None and cfg.small_file_workers is not None

@@ -65,7 +65,7 @@ def upload(
         key = url.key + src.name if url.is_prefix else url.key
         st = src.stat()
         items = iter([UploadItem(str(src), key, st.st_size, st.st_mtime_ns)])
-    _run(s3, cfg, items, recorder)
+    run_uploads(s3, cfg, items, recorder)
     tally = recorder.tally
     return JobReport.from_tally("upload", str(src), str(url), tally, time.monotonic() - started)
 
@@ -110,7 +110,9 @@ def _walk_items(root: str, prefix: str, recorder: Recorder) -> Iterator[UploadIt
         yield UploadItem(entry.path, key, entry.size_bytes, entry.mtime_ns)
 
 
-def _run(s3: S3Store, cfg: TransferConfig, items: Iterator[UploadItem], recorder: Recorder) -> None:
+def run_uploads(
+    s3: S3Store, cfg: TransferConfig, items: Iterator[UploadItem], recorder: Recorder
+) -> None:
     assert cfg.small_lane_bytes is not None and cfg.large_file_buffers is not None
     assert cfg.small_file_workers is not None and cfg.multipart_threshold_bytes is not None
     large = LargeFileUploader(s3, cfg, BufferPool(cfg.large_file_buffers), recorder)

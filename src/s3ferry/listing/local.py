@@ -1,15 +1,17 @@
 """Walk a local tree in S3 key order (UTF-8 bytes of the ``/``-joined path), streaming.
 
 S3 lists ``a-b`` before ``a/b`` (``-`` is 0x2D, ``/`` is 0x2F), so a directory
-sorts as its name followed by ``/``. Memory holds one directory listing per
-level of depth, never the whole tree.
+sorts as its name followed by ``/``. Stores built on a file system list by
+path segments instead (``a/b`` before ``a-b``); ``path_ordered`` walks in that
+order. Memory holds one directory listing per level of depth, never the
+whole tree.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 
@@ -33,6 +35,10 @@ class WalkProblem:
     unreadable: bool = False  # True: the entry could not be read (a failure, not a skip)
 
 
+def _by_name(entry: os.DirEntry[str]) -> bytes:
+    return os.fsencode(entry.name)
+
+
 def _sort_key(entry: os.DirEntry[str]) -> bytes:
     name = os.fsencode(entry.name)
     try:
@@ -42,19 +48,21 @@ def _sort_key(entry: os.DirEntry[str]) -> bytes:
     return name + b"/" if is_dir else name
 
 
-def walk(root: str) -> Iterator[LocalEntry | WalkProblem]:
+def walk(root: str, path_ordered: bool = False) -> Iterator[LocalEntry | WalkProblem]:
     """Yield every regular file under ``root`` in key order, and problems as they are met.
 
     Symlinks are not followed (reported as problems); empty directories are
     reported so callers can say they were skipped.
     """
-    yield from _walk_dir(root, "")
+    yield from _walk_dir(root, "", _by_name if path_ordered else _sort_key)
 
 
-def _walk_dir(path: str, relative: str) -> Iterator[LocalEntry | WalkProblem]:
+def _walk_dir(
+    path: str, relative: str, order: Callable[[os.DirEntry[str]], bytes]
+) -> Iterator[LocalEntry | WalkProblem]:
     try:
         with os.scandir(path) as it:
-            entries = sorted(it, key=_sort_key)
+            entries = sorted(it, key=order)
     except OSError as e:
         yield WalkProblem(path, relative, f"cannot read directory: {e.strerror}", unreadable=True)
         return
@@ -62,17 +70,19 @@ def _walk_dir(path: str, relative: str) -> Iterator[LocalEntry | WalkProblem]:
         yield WalkProblem(path, relative, "empty directory")
     for entry in entries:
         rel = relative + entry.name
-        yield from _walk_entry(entry, rel)
+        yield from _walk_entry(entry, rel, order)
 
 
-def _walk_entry(entry: os.DirEntry[str], rel: str) -> Iterator[LocalEntry | WalkProblem]:
+def _walk_entry(
+    entry: os.DirEntry[str], rel: str, order: Callable[[os.DirEntry[str]], bytes]
+) -> Iterator[LocalEntry | WalkProblem]:
     try:
         st = entry.stat(follow_symlinks=False)
     except OSError as e:
         yield WalkProblem(entry.path, rel, f"cannot stat: {e.strerror}", unreadable=True)
         return
     if stat.S_ISDIR(st.st_mode):
-        yield from _walk_dir(entry.path, rel + "/")
+        yield from _walk_dir(entry.path, rel + "/", order)
     elif stat.S_ISREG(st.st_mode):
         yield LocalEntry(entry.path, rel, st.st_size, st.st_mtime_ns)
     elif stat.S_ISLNK(st.st_mode):

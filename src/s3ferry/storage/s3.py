@@ -274,6 +274,15 @@ class S3Store:
         stored = r.get("ChecksumCRC32C")
         return str(stored) if stored is not None else None
 
+    def delete_keys(self, keys: Sequence[str]) -> list[tuple[str, str]]:
+        """Delete up to 1,000 keys in one request; returns ``(key, message)`` of failures."""
+        with translated(f"s3://{self.bucket}", bucket_level=True):
+            r = self._boto.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
+            )
+        return [(e["Key"], f"{e.get('Code')}: {e.get('Message')}") for e in r.get("Errors", ())]
+
     def abort_multipart(self, key: str, upload_id: str) -> None:
         with translated(self.url(key)):
             self._boto.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)

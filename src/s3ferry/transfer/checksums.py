@@ -98,3 +98,37 @@ def mismatch(expected: Expected, computed: Computed) -> str | None:
         if got != expected.md5_etag:
             return f"MD5 {got} != ETag {expected.md5_etag}"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class FileDigests:
+    """A local file's MD5 (hex), whole CRC32C, and CRC32C per part of ``part_size``."""
+
+    md5_hex: str
+    crc32c: int
+    part_crcs: Sequence[int]
+
+
+def file_digests(path: str, part_size: int | None = None, chunk: int = 8 << 20) -> FileDigests:
+    """Hash a file once for every comparison a sync may need (reads it sequentially).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    md5 = hashlib.md5()
+    whole = 0
+    parts: list[int] = []
+    part, in_part = 0, 0
+    with open(path, "rb", buffering=0) as f:
+        while data := f.read(chunk if part_size is None else min(chunk, part_size - in_part)):
+            md5.update(data)
+            whole = crc32c(data, whole)
+            if part_size is not None:
+                part = crc32c(data, part)
+                in_part += len(data)
+                if in_part == part_size:
+                    parts.append(part)
+                    part, in_part = 0, 0
+    if part_size is not None and in_part:
+        parts.append(part)
+    return FileDigests(md5.hexdigest(), whole, parts)

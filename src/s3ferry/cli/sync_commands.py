@@ -1,0 +1,103 @@
+"""``sync`` and ``compare``: a plan line per key (dry run, compare) or the transfer progress."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from s3ferry.cli.commands import _renderer, _store_config, _transfer_config, exit_code_for
+from s3ferry.cli.exit_codes import ExitCode
+from s3ferry.errors import UsageError
+from s3ferry.events import Compared, Event, Planned
+from s3ferry.jobs.sync import compare, sync
+from s3ferry.planning.policy import Filters, Rule
+
+
+def _rule(args: argparse.Namespace) -> Rule:
+    if args.size_only and args.checksum:
+        raise UsageError("--size-only --checksum", "choose one comparison rule")
+    if args.checksum:
+        return Rule.CHECKSUM
+    return Rule.SIZE_ONLY if args.size_only else Rule.SIZE_AND_MTIME
+
+
+def _filters(args: argparse.Namespace) -> Filters:
+    return Filters(include=tuple(args.include or ()), exclude=tuple(args.exclude or ()))
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    try:
+        transfer = _transfer_config(args)
+        transfer.memory_bound_bytes()
+    except ValueError as e:
+        raise UsageError("options", str(e)) from e
+    renderer = _renderer(args, stdout_is_data=False)
+
+    def sink(event: Event) -> None:
+        if isinstance(event, Planned) and (args.dry_run or args.verbose):
+            if args.json:
+                print(json.dumps({"type": "planned", **_fields(event)}), flush=True)
+            elif event.action != "skip" or args.verbose:
+                print(f"{event.action:<7} {event.path or event.key}  ({event.reason})")
+        else:
+            renderer(event)
+
+    renderer.start()
+    report = sync(
+        args.source,
+        args.destination,
+        rule=_rule(args),
+        delete=args.delete,
+        max_delete=args.max_delete,
+        dry_run=args.dry_run,
+        filters=_filters(args),
+        transfer=transfer,
+        store=_store_config(args),
+        sink=sink,
+    )
+    renderer.finish(report.transfer)
+    if not args.quiet and not args.json:
+        planned = ", ".join(f"{n} to {a}" for a, n in report.planned.items())
+        if report.dry_run:
+            print(f"sync (dry run, nothing changed): {planned}", file=sys.stderr)
+        else:
+            print(f"sync: planned {planned}; {report.deleted} deleted", file=sys.stderr)
+    return exit_code_for(report.transfer)
+
+
+def _fields(event: Planned | Compared) -> dict[str, str]:
+    return {k: getattr(event, k) for k in event.__slots__}
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    def sink(event: Event) -> None:
+        if not isinstance(event, Compared):
+            return
+        if args.json:
+            print(json.dumps({"type": "compared", **_fields(event)}, ensure_ascii=False))
+        elif event.status != "identical" or args.verbose:
+            reason = f"  ({event.reason})" if event.status == "different" else ""
+            print(f"{event.status:<12} {event.key}{reason}")
+
+    result = compare(
+        args.source,
+        args.target,
+        rule=_rule(args),
+        filters=_filters(args),
+        store=_store_config(args),
+        sink=sink,
+    )
+    summary = (
+        f"{result.identical} identical, {result.different} different, "
+        f"{result.only_source} only in {args.source}, {result.only_target} only in {args.target}"
+    )
+    if args.json:
+        print(json.dumps({"type": "summary", "same": result.same, **_counts(result)}))
+    elif not args.quiet:
+        print(f"compare: {summary}", file=sys.stderr)
+    return ExitCode.OK if result.same else ExitCode.PARTIAL_FAILURE
+
+
+def _counts(result: object) -> dict[str, int]:
+    return {k: getattr(result, k) for k in ("identical", "different", "only_source", "only_target")}

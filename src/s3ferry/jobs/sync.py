@@ -1,0 +1,429 @@
+"""``sync`` and ``compare``: make a bucket prefix like a local tree (or the reverse), or say how
+they differ, by a merge-join of the local walk and the bucket listing in the same key order.
+
+Nothing is held per key: the walk and the listing stream, decisions are made
+pair by pair, and keys to delete wait in a temporary file until every
+transfer is done (they are deleted only if the source was read completely).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from s3ferry.config import StoreConfig, TransferConfig, resolve
+from s3ferry.errors import LocalIOError, S3ferryError, StoreError, UsageError
+from s3ferry.events import Compared, Event, EventSink, JobStarted, ObjectFailed, Planned, discard
+from s3ferry.jobs.download import make_parent, run_downloads
+from s3ferry.jobs.lanes import open_store
+from s3ferry.jobs.listing import default_list_workers
+from s3ferry.jobs.report import JobReport
+from s3ferry.jobs.upload import run_uploads
+from s3ferry.listing.bucket import list_objects
+from s3ferry.listing.keyspace import key_order
+from s3ferry.listing.local import LocalEntry, walk
+from s3ferry.locations import is_s3_url, key_for, parse_s3_url, path_for
+from s3ferry.planning.diff import Pair, merge_join
+from s3ferry.planning.policy import (
+    Action,
+    Decision,
+    Filters,
+    Rule,
+    by_checksum,
+    by_stored_mtime,
+    first_look,
+)
+from s3ferry.storage.listing import Entry
+from s3ferry.storage.s3 import S3Store, crc32c_b64
+from s3ferry.transfer.checksums import (
+    META_CRC32C,
+    META_MTIME_NS,
+    META_PART_SIZE,
+    FileDigests,
+    composite_crc32c,
+    file_digests,
+    is_plain_md5,
+)
+from s3ferry.transfer.download import DownloadItem
+from s3ferry.transfer.recorder import Recorder
+from s3ferry.transfer.upload import UploadItem
+
+DELETE_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """What a sync did (or, with ``dry_run``, would do)."""
+
+    transfer: JobReport
+    planned: dict[str, int]
+    deleted: int
+    dry_run: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.transfer.ok
+
+
+@dataclass
+class _Plan:
+    """Counts and the spool of keys to delete, filled while pairs stream by."""
+
+    deletions: IO[str]
+    counts: dict[str, int] = field(default_factory=lambda: {"copy": 0, "skip": 0, "delete": 0})
+    source_incomplete: bool = False
+    source_files: int = 0
+
+
+def sync(
+    source: str | os.PathLike[str],
+    destination: str | os.PathLike[str],
+    *,
+    rule: Rule = Rule.SIZE_AND_MTIME,
+    delete: bool = False,
+    max_delete: int | None = None,
+    dry_run: bool = False,
+    filters: Filters | None = None,
+    transfer: TransferConfig | None = None,
+    store: StoreConfig | None = None,
+    sink: EventSink = discard,
+) -> SyncReport:
+    """Copy what is new or changed from ``source`` to ``destination``; with ``delete``,
+    remove from the destination what the source does not have.
+
+    One side is a local directory, the other ``s3://bucket/prefix``.
+
+    Raises:
+        UsageError: both or neither side is in S3; the source is missing or empty with
+            ``delete``; a bad option.
+        NotFoundError / AccessDeniedError: the bucket is missing or refuses us.
+    """
+    src, dst = str(source), str(destination)
+    if is_s3_url(src) == is_s3_url(dst):
+        raise UsageError(f"{src} {dst}", "sync needs one local directory and one s3:// prefix")
+    if max_delete is not None and max_delete < 0:
+        raise UsageError(f"--max-delete {max_delete}", "must be 0 or more")
+    uploading = not is_s3_url(src)
+    local = Path(src if uploading else dst)
+    url = parse_s3_url(dst if uploading else src)
+    prefix = url.as_prefix()
+    if uploading:
+        _check_source_dir(local, delete and not dry_run)
+    else:
+        _ensure_target_dir(local)
+    cfg = resolve(transfer or TransferConfig())
+    s3 = open_store(url.bucket, cfg, store)
+    recorder = Recorder(sink)
+    sink(JobStarted("sync", src, dst))
+    started = time.monotonic()
+    pairs = _pairs(s3, local, prefix)
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogateescape") as spool:
+        plan = _Plan(spool)
+        ctx = _Context(s3, local, prefix, rule, filters or Filters(), delete, dry_run, plan, sink)
+        if uploading:
+            run_uploads(s3, cfg, ctx.uploads(pairs, recorder), recorder)
+        else:
+            run_downloads(s3, cfg, ctx.downloads(pairs, recorder), recorder)
+        deleted = 0
+        if delete and not dry_run and plan.counts["delete"]:
+            deleted = _delete(s3, plan, max_delete, uploading, recorder)
+    report = JobReport.from_tally("sync", src, dst, recorder.tally, time.monotonic() - started)
+    return SyncReport(report, dict(plan.counts), deleted, dry_run)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """How two sides differ; each key is counted once."""
+
+    identical: int
+    different: int
+    only_source: int
+    only_target: int
+
+    @property
+    def same(self) -> bool:
+        return not (self.different or self.only_source or self.only_target)
+
+
+def compare(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    *,
+    rule: Rule = Rule.SIZE_AND_MTIME,
+    filters: Filters | None = None,
+    store: StoreConfig | None = None,
+    sink: EventSink = discard,
+) -> Comparison:
+    """Compare a local tree and a bucket prefix by the rules ``sync`` uses; nothing is changed.
+
+    Every key is reported as a :class:`Compared` event (identical, different
+    with the reason, only-source, only-target).
+    """
+    counts = {"identical": 0, "different": 0, "only-source": 0, "only-target": 0}
+
+    def relay(event: Event) -> None:
+        if isinstance(event, Planned):
+            if event.action == "skip":
+                status = "identical"
+            elif event.action == "delete":
+                status = "only-target"
+            else:
+                status = "only-source" if event.reason == "new" else "different"
+            counts[status] += 1
+            sink(Compared(event.key, event.path, status, event.reason))
+        elif isinstance(event, ObjectFailed):
+            sink(event)
+
+    report = sync(
+        source,
+        target,
+        rule=rule,
+        delete=True,
+        dry_run=True,
+        filters=filters,
+        store=store,
+        sink=relay,
+    )
+    if report.transfer.failures:
+        failure = report.transfer.failures[0]
+        raise LocalIOError(failure.path or failure.key, failure.message)
+    return Comparison(
+        counts["identical"], counts["different"], counts["only-source"], counts["only-target"]
+    )
+
+
+def _check_source_dir(path: Path, delete: bool) -> None:
+    if not path.is_dir():
+        raise UsageError(str(path), "no such directory")
+    try:
+        with os.scandir(path) as it:
+            empty = next(it, None) is None
+    except OSError as e:
+        raise UsageError(str(path), f"cannot read directory: {e.strerror}") from e
+    if empty and delete:
+        raise UsageError(str(path), "source is empty; refusing to --delete everything")
+
+
+def _ensure_target_dir(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise UsageError(str(path), "exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(str(path), f"cannot create directory: {e.strerror}") from e
+
+
+LocalSide = LocalEntry | str  # a file, or the reason the walk could not take that path
+
+
+def _pairs(s3: S3Store, local: Path, prefix: str) -> Iterator[Pair[LocalSide, Entry]]:
+    """Local walk and bucket listing, joined on the key relative to the root and prefix."""
+    path_ordered = s3.list_page(prefix, max_keys=1).path_ordered
+    order = key_order(path_ordered)
+
+    def local_side() -> Iterator[tuple[str, LocalSide]]:
+        for e in walk(str(local), path_ordered=path_ordered):
+            if isinstance(e, LocalEntry):
+                yield e.relative, e
+            elif e.unreadable:
+                yield e.relative, f"{e.path}: {e.reason}"
+
+    remote = (
+        (e.key[len(prefix) :], e) for e in list_objects(s3, prefix, workers=default_list_workers())
+    )
+    return merge_join(local_side(), remote, order)
+
+
+@dataclass
+class _Context:
+    s3: S3Store
+    local: Path
+    prefix: str
+    rule: Rule
+    filters: Filters
+    delete: bool
+    dry_run: bool
+    plan: _Plan
+    sink: EventSink
+
+    def uploads(
+        self, pairs: Iterator[Pair[LocalSide, Entry]], recorder: Recorder
+    ) -> Iterator[UploadItem]:
+        for pair in pairs:
+            if not self.filters.admits(pair.key):
+                continue
+            file, obj = pair.left, pair.right
+            key = self.prefix + pair.key
+            if isinstance(file, str):
+                self.plan.source_incomplete = True
+                recorder.failed(key, file, LocalIOError(file, "unreadable; not synced"))
+                continue
+            if file is None:
+                assert obj is not None
+                self._planned(key, "", Decision(Action.DELETE, "not in the source"))
+                continue
+            self.plan.source_files += 1
+            try:
+                decision = self._decide_upload(file, obj, key)
+            except S3ferryError as e:
+                recorder.failed(key, file.path, e)
+                continue
+            if self._planned(key, file.path, decision, recorder):
+                try:
+                    yield UploadItem(
+                        file.path, key_for(self.prefix, pair.key), file.size_bytes, file.mtime_ns
+                    )
+                except S3ferryError as e:
+                    recorder.failed(key, file.path, e)
+
+    def downloads(
+        self, pairs: Iterator[Pair[LocalSide, Entry]], recorder: Recorder
+    ) -> Iterator[DownloadItem]:
+        made: set[str] = set()
+        for pair in pairs:
+            if not self.filters.admits(pair.key):
+                continue
+            file, obj = pair.left, pair.right
+            key = self.prefix + pair.key
+            if isinstance(file, str):
+                self.plan.source_incomplete = True  # a local path we cannot judge: leave it
+                continue
+            if obj is None:
+                assert file is not None
+                self._planned(file.path, file.path, Decision(Action.DELETE, "not in the source"))
+                continue
+            self.plan.source_files += 1
+            if obj.key.endswith("/") and obj.size_bytes == 0:
+                continue  # a folder marker
+            try:
+                path = path_for(self.local, self.prefix, obj.key)
+            except S3ferryError as e:
+                recorder.failed(key, "", e)
+                continue
+            try:
+                decision = self._decide_download(obj, file)
+            except S3ferryError as e:
+                recorder.failed(key, str(path), e)
+                continue
+            if self._planned(key, str(path), decision, recorder):
+                try:
+                    make_parent(str(path.parent), made)
+                except S3ferryError as e:
+                    recorder.failed(key, str(path), e)
+                    continue
+                yield DownloadItem(obj.key, str(path), obj.size_bytes)
+
+    def _planned(
+        self, key: str, path: str, decision: Decision, recorder: Recorder | None = None
+    ) -> bool:
+        """Count and report a decision; True when the object should be transferred now."""
+        name = decision.action.value
+        self.plan.counts[name] += 1
+        self.sink(Planned(key, path, name, decision.reason))
+        if decision.action is Action.DELETE:
+            self.plan.deletions.write(key if path == "" else path)
+            self.plan.deletions.write("\n")
+            return False
+        if decision.action is Action.SKIP or self.dry_run:
+            if recorder is not None:
+                recorder.skipped(key, path, decision.reason if not self.dry_run else "dry run")
+            return False
+        return True
+
+    def _decide_upload(self, file: LocalEntry, obj: Entry | None, key: str) -> Decision:
+        decision = first_look(
+            self.rule,
+            file.size_bytes,
+            file.mtime_ns,
+            obj.size_bytes if obj else None,
+            obj.last_modified if obj else "",
+        )
+        if decision.action is not Action.NEEDS_METADATA:
+            return decision
+        assert obj is not None
+        return self._by_content_or_mtime(file, obj, key)
+
+    def _decide_download(self, obj: Entry, file: LocalEntry | None) -> Decision:
+        if file is None:
+            return Decision(Action.COPY, "new")
+        if file.size_bytes != obj.size_bytes:
+            return Decision(Action.COPY, f"size differs ({obj.size_bytes} != {file.size_bytes})")
+        if self.rule is Rule.SIZE_ONLY:
+            return Decision(Action.SKIP, "same size")
+        return self._by_content_or_mtime(file, obj, obj.key)
+
+    def _by_content_or_mtime(self, file: LocalEntry, obj: Entry, key: str) -> Decision:
+        """Same size: the stored mtime, or with ``Rule.CHECKSUM`` the content, decides."""
+        if self.rule is Rule.CHECKSUM and is_plain_md5(obj.etag):
+            return by_checksum(_digests(file, None).md5_hex, obj.etag, "MD5")
+        info = self.s3.head(key)
+        if info is None:
+            return Decision(Action.COPY, "gone from the store since it was listed")
+        if self.rule is not Rule.CHECKSUM:
+            return by_stored_mtime(file.mtime_ns, info.metadata.get(META_MTIME_NS))
+        part = info.metadata.get(META_PART_SIZE)
+        part_size = int(part) if part and part.isdigit() else None
+        digests = _digests(file, part_size)
+        if META_CRC32C in info.metadata:
+            return by_checksum(str(digests.crc32c), info.metadata[META_CRC32C], "CRC32C")
+        stored = info.checksum_crc32c
+        if stored is None:
+            return by_checksum("", None, "CRC32C")
+        ours = composite_crc32c(digests.part_crcs) if "-" in stored else crc32c_b64(digests.crc32c)
+        return by_checksum(ours, stored, "CRC32C")
+
+
+def _digests(file: LocalEntry, part_size: int | None) -> FileDigests:
+    try:
+        return file_digests(file.path, part_size)
+    except OSError as e:
+        raise LocalIOError(file.path, f"cannot read: {e.strerror}") from e
+
+
+def _delete(
+    s3: S3Store, plan: _Plan, max_delete: int | None, uploading: bool, recorder: Recorder
+) -> int:
+    """Delete the spooled keys (or local files) once every transfer is done; returns how many."""
+    count = plan.counts["delete"]
+    refusal = None
+    if plan.source_incomplete:
+        refusal = "the source could not be read completely"
+    elif plan.source_files == 0:
+        refusal = "the source is empty"
+    elif max_delete is not None and count > max_delete:
+        refusal = f"{count} deletions exceed --max-delete {max_delete}"
+    if refusal is not None:
+        recorder.failed("", "", UsageError("--delete", f"{refusal}; nothing deleted"))
+        return 0
+    plan.deletions.seek(0)
+    deleted = 0
+    batch: list[str] = []
+    for line in plan.deletions:
+        batch.append(line[:-1])
+        if len(batch) == DELETE_BATCH:
+            deleted += _delete_batch(s3, batch, uploading, recorder)
+            batch = []
+    if batch:
+        deleted += _delete_batch(s3, batch, uploading, recorder)
+    return deleted
+
+
+def _delete_batch(s3: S3Store, batch: list[str], uploading: bool, recorder: Recorder) -> int:
+    if uploading:
+        failed = s3.delete_keys(batch)
+        for key, message in failed:
+            recorder.failed(key, "", StoreError(s3.url(key), f"not deleted: {message}"))
+        return len(batch) - len(failed)
+    deleted = 0
+    for path in batch:
+        try:
+            os.unlink(path)
+            deleted += 1
+        except OSError as e:
+            recorder.failed("", path, LocalIOError(path, f"not deleted: {e.strerror}"))
+    return deleted

@@ -1,0 +1,1 @@
+"""What to do: pure decisions over entries (no store, no transfer)."""

@@ -1,0 +1,49 @@
+"""Merge-join of two key-ordered streams: memory does not grow with their length."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from s3ferry.listing.keyspace import KeyOrder
+
+L = TypeVar("L")
+R = TypeVar("R")
+
+
+class Pair(NamedTuple, Generic[L, R]):
+    """One relative key and what each side has under it (``None``: nothing)."""
+
+    key: str
+    left: L | None
+    right: R | None
+
+
+def merge_join(
+    left: Iterable[tuple[str, L]], right: Iterable[tuple[str, R]], order: KeyOrder
+) -> Iterator[Pair[L, R]]:
+    """Pair up ``(key, item)`` streams that are both sorted by ``order``.
+
+    Raises:
+        ValueError: a stream is not in ``order`` (a merge-join would then
+            report keys as missing that are present).
+    """
+    lit, rit = iter(left), iter(right)
+    lnext, rnext = next(lit, None), next(rit, None)
+    last: Any = None
+    while lnext is not None or rnext is not None:
+        if rnext is None or (lnext is not None and order(lnext[0]) < order(rnext[0])):
+            assert lnext is not None
+            pair: Pair[L, R] = Pair(lnext[0], lnext[1], None)
+            lnext = next(lit, None)
+        elif lnext is None or order(rnext[0]) < order(lnext[0]):
+            pair = Pair(rnext[0], None, rnext[1])
+            rnext = next(rit, None)
+        else:
+            pair = Pair(lnext[0], lnext[1], rnext[1])
+            lnext, rnext = next(lit, None), next(rit, None)
+        ordered = order(pair.key)
+        if last is not None and not last < ordered:
+            raise ValueError(f"keys out of order at {pair.key!r}")
+        last = ordered
+        yield pair

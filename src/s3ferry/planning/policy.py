@@ -1,0 +1,105 @@
+"""Should a key be copied, skipped or deleted, and why: pure functions of what is known.
+
+The default rule is size + mtime. The listing gives size and the upload time
+(``LastModified``); s3ferry stores the source's mtime in metadata at upload.
+A file modified no later than its object was uploaded, with the same size,
+is up to date without asking the store anything; only a file modified after
+the upload needs its object's stored mtime (one HEAD) to tell a real change
+from a touch-free copy.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+
+class Action(Enum):
+    COPY = "copy"
+    SKIP = "skip"
+    DELETE = "delete"
+    # The decision needs the object's stored metadata (a HEAD); ask again with it.
+    NEEDS_METADATA = "needs-metadata"
+
+
+class Rule(Enum):
+    SIZE_AND_MTIME = "size+mtime"
+    SIZE_ONLY = "size"
+    CHECKSUM = "checksum"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    reason: str
+
+
+NEEDS_METADATA = Decision(Action.NEEDS_METADATA, "")
+
+
+def iso_to_ns(text: str) -> int | None:
+    """``2026-11-25T20:45:20.000Z`` -> nanoseconds since the epoch (``None`` if unparsable)."""
+    try:
+        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1e9)
+    except ValueError:
+        return None
+
+
+def first_look(
+    rule: Rule,
+    source_size: int,
+    source_mtime_ns: int,
+    target_size: int | None,
+    target_modified: str,
+) -> Decision:
+    """Decide from the walk and the listing alone, or say the metadata is needed.
+
+    ``target_size`` None: nothing at the target. Under ``Rule.CHECKSUM`` a
+    same-size pair always needs the content compared, which the caller does.
+    """
+    if target_size is None:
+        return Decision(Action.COPY, "new")
+    if source_size != target_size:
+        return Decision(Action.COPY, f"size differs ({source_size} != {target_size})")
+    if rule is Rule.SIZE_ONLY:
+        return Decision(Action.SKIP, "same size")
+    if rule is Rule.CHECKSUM:
+        return NEEDS_METADATA
+    uploaded = iso_to_ns(target_modified)
+    if uploaded is not None and source_mtime_ns <= uploaded:
+        return Decision(Action.SKIP, "same size, not modified since the upload")
+    return NEEDS_METADATA
+
+
+def by_stored_mtime(source_mtime_ns: int, stored_mtime_ns: str | None) -> Decision:
+    """Same size and modified after the upload: compare with the mtime stored at upload."""
+    if stored_mtime_ns is None:
+        return Decision(Action.COPY, "modified after the upload (no stored mtime)")
+    if stored_mtime_ns == str(source_mtime_ns):
+        return Decision(Action.SKIP, "same size and mtime")
+    return Decision(Action.COPY, f"mtime differs ({source_mtime_ns} != stored {stored_mtime_ns})")
+
+
+def by_checksum(source: str, target: str | None, method: str) -> Decision:
+    """Same size: compare content hashes (``target`` None: the target has none to compare)."""
+    if target is None:
+        return Decision(Action.COPY, "no checksum stored to compare with")
+    if source == target:
+        return Decision(Action.SKIP, f"same {method}")
+    return Decision(Action.COPY, f"{method} differs")
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """``--include`` / ``--exclude`` globs over relative keys; exclude wins, in any order."""
+
+    include: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+
+    def admits(self, relative: str) -> bool:
+        if any(fnmatch.fnmatchcase(relative, g) for g in self.exclude):
+            return False
+        return not self.include or any(fnmatch.fnmatchcase(relative, g) for g in self.include)
