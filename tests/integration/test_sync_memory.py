@@ -1,0 +1,43 @@
+"""Memory of sync does not grow with the number of files (slow: 200,000 files)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FILES = 200_000
+PEAK_RSS_LIMIT_BYTES = 200 * 1024 * 1024
+S3FERRY = str(Path(sys.executable).parent / "s3ferry")
+
+
+def _peak_rss_of(args: list[str], env: dict[str, str]) -> tuple[int, int]:
+    """Run a command; return its exit status and peak RSS in bytes (from wait4)."""
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_maxrss * 1024
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_sync_of_200k_files_stays_under_200_mb(
+    tmp_path: Path, bucket: str, cli_env: dict[str, str]
+) -> None:
+    root = tmp_path / "tree"
+    for i in range(FILES):
+        d = root / f"d{i % 100:02d}" / f"e{i // 100 % 20:02d}"
+        if i < 2000:
+            d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i:06d}").write_bytes(b"%d" % i)
+    args = [S3FERRY, "sync", str(root), f"s3://{bucket}/p/", "-q"]
+
+    first, first_rss = _peak_rss_of(args, cli_env)
+    again, again_rss = _peak_rss_of(args, cli_env)
+
+    assert (first, again) == (0, 0)
+    assert first_rss < PEAK_RSS_LIMIT_BYTES, f"first sync peaked at {first_rss >> 20} MiB"
+    assert again_rss < PEAK_RSS_LIMIT_BYTES, f"no-op sync peaked at {again_rss >> 20} MiB"
