@@ -1,4 +1,4 @@
-"""Deterministic benchmark datasets: small, mixed and large.
+"""Deterministic benchmark datasets: small, mixed and large (transfers), sync-10k and sync-100k.
 
 Every file's bytes come from ``random.Random`` seeded with sha256(seed:dataset:relpath),
 so they are incompressible and regenerate byte-identically; mtimes are pinned to
@@ -28,6 +28,9 @@ MTIME = 1767225600  # 2026-01-01T00:00:00Z
 DEFAULT_SEED = 20261125
 DEFAULT_ROOT = Path("/tmp/s3ferry-bench")
 NAMES = ("small", "mixed", "large")
+SYNC_NAMES = ("sync-10k", "sync-100k")  # tiny files in a nested tree, for --ops sync
+SYNC_COUNTS = {"sync-10k": 10_000, "sync-100k": 100_000}
+SYNC_QUICK_COUNT = 2_000
 MANIFEST_VERSION = 1
 CHUNK = 8 * MIB
 LOGNORMAL_SIGMA = 2.3
@@ -56,11 +59,22 @@ def plan(name: str, quick: bool, seed: int) -> list[tuple[str, int]]:
     if name == "large":
         count, size = (1, 256 * MIB) if quick else (4, 512 * MIB)
         return [(f"big{i}.bin", size) for i in range(count)]
-    raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(NAMES)}")
+    if name in SYNC_COUNTS:
+        return _sync(name, SYNC_QUICK_COUNT if quick else SYNC_COUNTS[name], seed)
+    raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(NAMES + SYNC_NAMES)}")
 
 
 def _small(count: int) -> list[tuple[str, int]]:
     return [(f"d{i // 100:03d}/f{i:05d}.bin", 4 * KIB) for i in range(count)]
+
+
+def _sync(name: str, count: int, seed: int) -> list[tuple[str, int]]:
+    """``dNN/eNN/fNNNNNN.dat``: 100 files per leaf directory, 1-4 KiB each (seeded)."""
+    files = []
+    for i in range(count):
+        rel = f"d{i // 10_000:02d}/e{i // 100 % 100:02d}/f{i:06d}.dat"
+        files.append((rel, KIB + _file_seed(seed, name, rel) % (3 * KIB + 1)))
+    return files
 
 
 def _mixed(count: int, total: int, seed: int) -> list[tuple[str, int]]:
@@ -138,14 +152,16 @@ def _write_one(job: tuple[str, str, str, int, int]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Generate the benchmark datasets.")
-    parser.add_argument("names", nargs="*", help=f"any of {', '.join(NAMES)} (default: all)")
+    parser.add_argument(
+        "names", nargs="*", help=f"any of {', '.join(NAMES + SYNC_NAMES)} (default: all)"
+    )
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--quick", action="store_true", help="reduced sizes for a smoke run")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = parser.parse_args()
-    if unknown := set(args.names) - set(NAMES):
+    if unknown := set(args.names) - set(NAMES + SYNC_NAMES):
         parser.error(f"unknown dataset(s): {', '.join(sorted(unknown))}")
-    for name in args.names or NAMES:
+    for name in args.names or NAMES + SYNC_NAMES:
         dataset = generate(args.root, name, args.quick, args.seed)
         print(
             f"{name}: {len(dataset.files)} files, {dataset.total_bytes / 1e6:,.1f} MB "

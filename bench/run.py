@@ -3,8 +3,9 @@
 One embedded SeaweedFS server (s3ferry.localserver.LocalS3) serves the whole run. Every
 transfer or listing is a separate client process, timed as a whole; see bench/README.md.
 
-Usage: python bench/run.py [--quick] [--datasets small,mixed,large,keys-nested,keys-flat]
-                           [--tools ...] [--ops upload,download,list] [--runs N]
+Usage: python bench/run.py [--quick] [--datasets small,mixed,large,keys-nested,keys-flat,
+                                       sync-10k,sync-100k]
+                           [--tools ...] [--ops upload,download,list,sync] [--runs N]
                            [--list-objects N] [--keep-server] [--root DIR] [--json FILE]
 """
 
@@ -29,7 +30,7 @@ if __package__ in (None, ""):  # started as `python bench/run.py`
 
 import boto3  # noqa: E402
 
-from bench.datasets import DEFAULT_ROOT, NAMES, Dataset, generate  # noqa: E402
+from bench.datasets import DEFAULT_ROOT, DEFAULT_SEED, NAMES, SYNC_NAMES, Dataset, generate  # noqa: E402
 from bench.keys import (  # noqa: E402
     BODY,
     DEFAULT_OBJECTS,
@@ -40,7 +41,25 @@ from bench.keys import (  # noqa: E402
 )
 from bench.measure import run_timed  # noqa: E402
 from bench.report import RunResult, markdown_table  # noqa: E402
-from bench.tools import LIST_KEY_ONLY, LIST_TOOLS, TOOLS, Listing, Transfer, tool_env  # noqa: E402
+from bench.synctree import (  # noqa: E402
+    Obj,
+    change_files,
+    file_states,
+    fresh_copy,
+    list_objects,
+    rewritten,
+    verify_sync,
+)
+from bench.tools import (  # noqa: E402
+    LIST_KEY_ONLY,
+    LIST_TOOLS,
+    SYNC_TOOLS,
+    TOOLS,
+    Listing,
+    Sync,
+    Transfer,
+    tool_env,
+)
 from bench.verify import list_sizes, verify_download, verify_listing, verify_upload  # noqa: E402
 from s3ferry.localserver import LocalS3, LocalS3Info  # noqa: E402
 
@@ -49,7 +68,8 @@ if TYPE_CHECKING:
 
 BUCKET = "bench"
 TRANSFER_OPS = ("upload", "download")
-OPS = (*TRANSFER_OPS, "list")
+OPS = (*TRANSFER_OPS, "list", "sync")
+SYNC_BUCKET = "bench-sync"
 PREFIX_ROOT = {"upload": "up", "download": "src"}
 DELETE_BATCH = 1000
 
@@ -75,6 +95,10 @@ def main() -> None:
     key_sets = [KeySet(name, list_count) for name in args.datasets if name in KEY_NAMES]
     if "list" not in args.ops:
         key_sets = []
+    sync_names = [name for name in args.datasets if name in SYNC_NAMES]
+    sync_sets = [generate(args.root, name, args.quick) for name in sync_names]
+    if "sync" not in args.ops:
+        sync_sets = []
     server_dir = args.root / "server"
     if not args.keep_server:
         shutil.rmtree(server_dir, ignore_errors=True)
@@ -98,6 +122,12 @@ def main() -> None:
                 tools = usable(args.tools, LIST_TOOLS, "list")
                 results = run_list_case(bench, keyset, tools, args.runs)
                 print(markdown_table(results) + "\n", flush=True)
+            if sync_sets:
+                create_bucket(bench.s3, SYNC_BUCKET)
+            for dataset in sync_sets:
+                tools = usable(args.tools, SYNC_TOOLS, "sync")
+                for results, written in run_sync_case(bench, dataset, tools, args.runs):
+                    print(markdown_table(results) + "\n\n" + written + "\n", flush=True)
     finally:
         if not args.keep_server:
             shutil.rmtree(server_dir, ignore_errors=True)
@@ -105,12 +135,13 @@ def main() -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    all_sets = (*NAMES, *KEY_NAMES)
+    all_sets = (*NAMES, *KEY_NAMES, *SYNC_NAMES)
     parser.add_argument(
         "--datasets",
         type=_names(all_sets),
         default=list(all_sets),
-        help="files for upload/download, keys-* buckets for list (default: all)",
+        help="files for upload/download, keys-* buckets for list, sync-* trees for sync "
+        "(default: all)",
     )
     parser.add_argument("--tools", type=_names(tuple(TOOLS)), default=list(TOOLS))
     parser.add_argument("--ops", type=_names(OPS), default=list(OPS))
@@ -307,13 +338,13 @@ def seed_source(bench: Bench, dataset: Dataset, prefix: str) -> None:
         raise SystemExit(f"seeding s3://{BUCKET}/{prefix} failed: {problem}")
 
 
-def empty_prefix(bench: Bench, prefix: str) -> None:
+def empty_prefix(bench: Bench, prefix: str, bucket: str = BUCKET) -> None:
     """Delete every object under ``prefix``, then have SeaweedFS reclaim the space."""
-    keys = [prefix + rel for rel in list_sizes(bench.s3, BUCKET, prefix)]
+    keys = [prefix + rel for rel in list_sizes(bench.s3, bucket, prefix)]
     for start in range(0, len(keys), DELETE_BATCH):
         batch = keys[start : start + DELETE_BATCH]
         bench.s3.delete_objects(
-            Bucket=BUCKET, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+            Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
         )
     if keys:
         vacuum(bench.info)
@@ -370,6 +401,136 @@ def run_list_once(
     )
     record(bench, result)
     return result
+
+
+@dataclass(slots=True)
+class SyncState:
+    """One dataset's sync runs: each tool's tree and its prefix's last listing, what to expect."""
+
+    dataset: Dataset
+    trees: dict[str, Path]
+    expected: dict[str, tuple[int, str]]  # relative path -> (size, MD5 hex) of every tree
+    listings: dict[str, dict[str, Obj]]
+    written: dict[tuple[str, str, int], int]  # (case, tool, run) -> objects the run wrote
+
+
+def run_sync_case(
+    bench: Bench, dataset: Dataset, tools: list[str], runs: int
+) -> list[tuple[list[RunResult], str]]:
+    """Seed every tool's prefix (untimed), then the no-op runs, then the 1% runs.
+
+    Returns per case the results and a line with how many objects each run wrote.
+    """
+    work = bench.root / "sync-work" / dataset.path.parent.name / dataset.name
+    state = SyncState(
+        dataset,
+        {tool: work / tool for tool in tools},
+        file_states(dataset.path, dataset.files),
+        {},
+        {},
+    )
+    for tool in tools:
+        seed_sync(bench, state, tool)
+    noop = [
+        run_sync_once(bench, state, "sync-noop", tool, run, [])
+        for run in range(1, runs + 1)
+        for tool in tools
+    ]
+    one_pct: list[RunResult] = []
+    changed_per_run = []
+    for run in range(1, runs + 1):
+        changed = change_files(
+            dataset, DEFAULT_SEED, run, list(state.trees.values()), state.expected
+        )
+        changed_per_run.append(len(changed))
+        os.sync()
+        one_pct += [run_sync_once(bench, state, "sync-1pct", tool, run, changed) for tool in tools]
+    for tool in tools:
+        empty_prefix(bench, sync_prefix(tool, dataset), SYNC_BUCKET)
+        shutil.rmtree(state.trees[tool], ignore_errors=True)
+    return [
+        (noop, written_line(state, noop, [0] * runs)),
+        (one_pct, written_line(state, one_pct, changed_per_run)),
+    ]
+
+
+def sync_prefix(tool: str, dataset: Dataset) -> str:
+    return f"{tool}/{dataset.name}/"
+
+
+def sync_target(bench: Bench, state: SyncState, tool: str) -> Sync:
+    url = f"s3://{SYNC_BUCKET}/{sync_prefix(tool, state.dataset)}"
+    return Sync(state.trees[tool], url, bench.info.endpoint_url)
+
+
+def seed_sync(bench: Bench, state: SyncState, tool: str) -> None:
+    """A fresh copy of the tree, fully synced by the tool itself (so it finds its own metadata)."""
+    prefix = sync_prefix(tool, state.dataset)
+    fresh_copy(state.dataset.path, state.trees[tool])
+    empty_prefix(bench, prefix, SYNC_BUCKET)
+    os.sync()
+    start = time.monotonic()
+    argv = SYNC_TOOLS[tool](sync_target(bench, state, tool))
+    subprocess.run(argv, env=bench.env, check=True, stdout=subprocess.DEVNULL)
+    seconds = time.monotonic() - start
+    listing = list_objects(bench.s3, SYNC_BUCKET, prefix)
+    if problem := verify_sync(state.expected, listing, []):
+        raise SystemExit(f"seeding s3://{SYNC_BUCKET}/{prefix} with {tool} failed: {problem}")
+    state.listings[tool] = listing
+    print(
+        f"{state.dataset.name}: seeded {prefix} with {tool} sync in {seconds:.1f} s (untimed)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def run_sync_once(
+    bench: Bench, state: SyncState, case: str, tool: str, run: int, changed: list[str]
+) -> RunResult:
+    """Sync the tool's tree (timed), then check its prefix against the tree (untimed)."""
+    prefix = sync_prefix(tool, state.dataset)
+    m = run_timed(
+        SYNC_TOOLS[tool](sync_target(bench, state, tool)),
+        bench.env,
+        bench.info.pid,
+        bench.root / "logs" / f"{state.dataset.name}-{case}-{tool}-{run}",
+    )
+    error = f"exit {m.exit_code}: {m.stderr_tail}" if m.exit_code else None
+    listing = list_objects(bench.s3, SYNC_BUCKET, prefix)
+    if error is None and (problem := verify_sync(state.expected, listing, changed)):
+        error = f"{problem} (wall {m.wall_s:.2f} s)"
+    written = rewritten(state.listings[tool], listing)
+    state.listings[tool] = listing
+    result = RunResult(
+        state.dataset.name,
+        case,
+        tool,
+        run,
+        len(state.dataset.files),
+        state.dataset.total_bytes,
+        m.exit_code,
+        m.wall_s,
+        m.user_s,
+        m.sys_s,
+        m.max_rss_kib,
+        m.server_cpu_s,
+        ok=error is None,
+        error=error or "",
+    )
+    record(bench, result)
+    print(f"  wrote {written} objects ({len(changed)} files changed)", file=sys.stderr, flush=True)
+    state.written[(case, tool, run)] = written
+    return result
+
+
+def written_line(state: SyncState, results: list[RunResult], changed_per_run: list[int]) -> str:
+    """Objects written (new ETag or LastModified) per tool and run, against files changed."""
+    by_tool: dict[str, list[str]] = {}
+    for r in results:
+        by_tool.setdefault(r.tool, []).append(str(state.written[(r.op, r.tool, r.run)]))
+    tools = "; ".join(f"{tool} {', '.join(counts)}" for tool, counts in by_tool.items())
+    changed = ", ".join(map(str, changed_per_run))
+    return f"Objects written per run (files changed: {changed}): {tools}"
 
 
 if __name__ == "__main__":

