@@ -29,11 +29,13 @@ if TYPE_CHECKING:
         TransientError,
         UsageError,
     )
+    from s3ferry.jobs.backup import backup
     from s3ferry.jobs.download import download, download_to_stream
     from s3ferry.jobs.inventory import InventoryReport, inventory
     from s3ferry.jobs.listing import Folder, Usage, disk_usage, iter_objects, list_bucket
     from s3ferry.jobs.read import iter_records, read_range
     from s3ferry.jobs.report import JobReport
+    from s3ferry.jobs.sync import Comparison, SyncReport, compare, sync
     from s3ferry.jobs.upload import upload, upload_from_stream
     from s3ferry.listing.inventory_report import read_inventory_report
     from s3ferry.localserver import LocalS3, LocalS3Info
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "AccessDeniedError": "s3ferry.errors",
     "Cancelled": "s3ferry.errors",
+    "Comparison": "s3ferry.jobs.sync",
     "Entry": "s3ferry.storage.listing",
     "Folder": "s3ferry.jobs.listing",
     "IntegrityError": "s3ferry.errors",
@@ -56,10 +59,13 @@ _WHERE = {
     "SourceChangedError": "s3ferry.errors",
     "StoreConfig": "s3ferry.config",
     "StoreError": "s3ferry.errors",
+    "SyncReport": "s3ferry.jobs.sync",
     "TransferConfig": "s3ferry.config",
     "TransientError": "s3ferry.errors",
     "Usage": "s3ferry.jobs.listing",
     "UsageError": "s3ferry.errors",
+    "backup": "s3ferry.jobs.backup",
+    "compare": "s3ferry.jobs.sync",
     "disk_usage": "s3ferry.jobs.listing",
     "download": "s3ferry.jobs.download",
     "download_to_stream": "s3ferry.jobs.download",
@@ -69,6 +75,7 @@ _WHERE = {
     "list_bucket": "s3ferry.jobs.listing",
     "read_inventory_report": "s3ferry.listing.inventory_report",
     "read_range": "s3ferry.jobs.read",
+    "sync": "s3ferry.jobs.sync",
     "upload": "s3ferry.jobs.upload",
     "upload_from_stream": "s3ferry.jobs.upload",
 }
@@ -76,6 +83,7 @@ _WHERE = {
 __all__ = [
     "AccessDeniedError",
     "Cancelled",
+    "Comparison",
     "Entry",
     "Folder",
     "IntegrityError",
@@ -90,10 +98,13 @@ __all__ = [
     "SourceChangedError",
     "StoreConfig",
     "StoreError",
+    "SyncReport",
     "TransferConfig",
     "TransientError",
     "Usage",
     "UsageError",
+    "backup",
+    "compare",
     "disk_usage",
     "download",
     "download_to_stream",
@@ -103,6 +114,7 @@ __all__ = [
     "list_bucket",
     "read_inventory_report",
     "read_range",
+    "sync",
     "upload",
     "upload_from_stream",
 ]

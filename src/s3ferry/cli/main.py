@@ -166,15 +166,39 @@ def _add_sync(sub: argparse._SubParsersAction[_Parser]) -> None:
         "default), optionally delete what SOURCE does not have. One side is a local directory, "
         "the other s3://bucket/prefix.",
     )
-    sync.add_argument("source")
-    sync.add_argument("destination")
-    sync.add_argument("--delete", action="store_true", help="delete what the source lacks")
-    sync.add_argument(
-        "--max-delete", type=int, metavar="N", help="delete nothing if more than N would go"
+    backup = sub.add_parser(
+        "backup",
+        help="sync a directory to s3:// with storage classes by size and POSIX attributes",
+        description="A sync that keeps files up to --small-file-threshold in STANDARD and puts "
+        "larger ones in --archive-class (or leaves them for a lifecycle rule), and records mode, "
+        "owner and symbolic links for restore.",
     )
-    sync.add_argument(
-        "--dry-run", action="store_true", help="print what would be done and why; change nothing"
+    backup.add_argument(
+        "--small-file-threshold",
+        type=parse_size,
+        default=128 * 1024,
+        metavar="SIZE",
+        help="files up to this size stay in STANDARD (default 128KiB)",
     )
+    backup.add_argument(
+        "--archive-class",
+        choices=["lifecycle", "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR"],
+        default="lifecycle",
+        help="class of larger files; lifecycle (default): STANDARD, moved by a lifecycle rule",
+    )
+    for p in (sync, backup):
+        p.add_argument("source")
+        p.add_argument("destination")
+        p.add_argument("--delete", action="store_true", help="delete what the source lacks")
+        p.add_argument(
+            "--max-delete", type=int, metavar="N", help="delete nothing if more than N would go"
+        )
+        p.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print what would be done and why; change nothing",
+        )
+        _add_transfer(p)
     compare = sub.add_parser(
         "compare",
         help="how a local tree and a prefix differ (exit 0 same, 1 different, 2 error)",
@@ -182,7 +206,7 @@ def _add_sync(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     compare.add_argument("source")
     compare.add_argument("target")
-    for p in (sync, compare):
+    for p in (sync, backup, compare):
         p.add_argument("--size-only", action="store_true", help="compare sizes only")
         p.add_argument(
             "--checksum",
@@ -192,7 +216,6 @@ def _add_sync(sub: argparse._SubParsersAction[_Parser]) -> None:
         p.add_argument("--exclude", action="append", metavar="GLOB", help="skip matching paths")
         p.add_argument("--include", action="append", metavar="GLOB", help="only matching paths")
         _add_globals(p, top=False)
-    _add_transfer(sync)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,10 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from s3ferry.cli import listing_commands
 
             return listing_commands.COMMANDS[args.command](args)
-        if args.command in ("sync", "compare"):
+        if args.command in ("sync", "backup", "compare"):
             from s3ferry.cli import sync_commands
 
-            run = sync_commands.run_sync if args.command == "sync" else sync_commands.run_compare
+            run = sync_commands.run_compare if args.command == "compare" else sync_commands.run_sync
             return run(args)
         if args.command == "local-s3":
             from s3ferry.cli.commands import run_local_s3

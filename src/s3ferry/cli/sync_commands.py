@@ -10,6 +10,7 @@ from s3ferry.cli.commands import _renderer, _store_config, _transfer_config, exi
 from s3ferry.cli.exit_codes import ExitCode
 from s3ferry.errors import UsageError
 from s3ferry.events import Compared, Event, Planned
+from s3ferry.jobs.backup import backup
 from s3ferry.jobs.sync import compare, sync
 from s3ferry.planning.policy import Filters, Rule
 
@@ -44,25 +45,33 @@ def run_sync(args: argparse.Namespace) -> int:
             renderer(event)
 
     renderer.start()
-    report = sync(
-        args.source,
-        args.destination,
-        rule=_rule(args),
-        delete=args.delete,
-        max_delete=args.max_delete,
-        dry_run=args.dry_run,
-        filters=_filters(args),
-        transfer=transfer,
-        store=_store_config(args),
-        sink=sink,
-    )
+    options = {
+        "rule": _rule(args),
+        "delete": args.delete,
+        "max_delete": args.max_delete,
+        "dry_run": args.dry_run,
+        "filters": _filters(args),
+        "transfer": transfer,
+        "store": _store_config(args),
+        "sink": sink,
+    }
+    if args.command == "backup":
+        report = backup(
+            args.source,
+            args.destination,
+            small_file_threshold=args.small_file_threshold,
+            archive_class=args.archive_class,
+            **options,
+        )
+    else:
+        report = sync(args.source, args.destination, **options)
     renderer.finish(report.transfer)
     if not args.quiet and not args.json:
         planned = ", ".join(f"{n} to {a}" for a, n in report.planned.items())
         if report.dry_run:
-            print(f"sync (dry run, nothing changed): {planned}", file=sys.stderr)
+            print(f"{args.command} (dry run, nothing changed): {planned}", file=sys.stderr)
         else:
-            print(f"sync: planned {planned}; {report.deleted} deleted", file=sys.stderr)
+            print(f"{args.command}: planned {planned}; {report.deleted} deleted", file=sys.stderr)
     return exit_code_for(report.transfer)
 
 

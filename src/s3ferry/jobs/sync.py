@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, StoreError, UsageError
@@ -26,7 +26,7 @@ from s3ferry.jobs.report import JobReport
 from s3ferry.jobs.upload import run_uploads
 from s3ferry.listing.bucket import list_objects
 from s3ferry.listing.keyspace import key_order
-from s3ferry.listing.local import LocalEntry, walk
+from s3ferry.listing.local import LocalEntry, WalkProblem, walk
 from s3ferry.locations import is_s3_url, key_for, parse_s3_url, path_for
 from s3ferry.planning.diff import Pair, merge_join
 from s3ferry.planning.policy import (
@@ -103,6 +103,47 @@ def sync(
             ``delete``; a bad option.
         NotFoundError / AccessDeniedError: the bucket is missing or refuses us.
     """
+    return run_sync(
+        source,
+        destination,
+        rule=rule,
+        delete=delete,
+        max_delete=max_delete,
+        dry_run=dry_run,
+        filters=filters,
+        transfer=transfer,
+        store=store,
+        sink=sink,
+    )
+
+
+class UploadShaper(Protocol):
+    """Turns a walked file into the object to upload (a backup adds class and attributes)."""
+
+    @property
+    def links(self) -> bool:
+        """Walk symbolic links as entries of their own."""
+        ...
+
+    def item(self, file: LocalEntry, key: str) -> UploadItem: ...
+
+
+def run_sync(
+    source: str | os.PathLike[str],
+    destination: str | os.PathLike[str],
+    *,
+    rule: Rule,
+    delete: bool,
+    max_delete: int | None,
+    dry_run: bool,
+    filters: Filters | None,
+    transfer: TransferConfig | None,
+    store: StoreConfig | None,
+    sink: EventSink,
+    shaper: UploadShaper | None = None,
+    kind: str = "sync",
+) -> SyncReport:
+    """:func:`sync`, with uploads shaped by ``shaper`` (see :mod:`.backup`)."""
     src, dst = str(source), str(destination)
     if is_s3_url(src) == is_s3_url(dst):
         raise UsageError(f"{src} {dst}", "sync needs one local directory and one s3:// prefix")
@@ -119,12 +160,14 @@ def sync(
     cfg = resolve(transfer or TransferConfig())
     s3 = open_store(url.bucket, cfg, store)
     recorder = Recorder(sink)
-    sink(JobStarted("sync", src, dst))
+    sink(JobStarted(kind, src, dst))
     started = time.monotonic()
-    pairs = _pairs(s3, local, prefix)
+    pairs = _pairs(s3, local, prefix, links=shaper is not None and shaper.links)
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogateescape") as spool:
         plan = _Plan(spool)
-        ctx = _Context(s3, local, prefix, rule, filters or Filters(), delete, dry_run, plan, sink)
+        ctx = _Context(
+            s3, local, prefix, rule, filters or Filters(), delete, dry_run, plan, sink, shaper
+        )
         if uploading:
             run_uploads(s3, cfg, ctx.uploads(pairs, recorder), recorder)
         else:
@@ -132,7 +175,7 @@ def sync(
         deleted = 0
         if delete and not dry_run and plan.counts["delete"]:
             deleted = _delete(s3, plan, max_delete, uploading, recorder)
-    report = JobReport.from_tally("sync", src, dst, recorder.tally, time.monotonic() - started)
+    report = JobReport.from_tally(kind, src, dst, recorder.tally, time.monotonic() - started)
     return SyncReport(report, dict(plan.counts), deleted, dry_run)
 
 
@@ -218,20 +261,17 @@ def _ensure_target_dir(path: Path) -> None:
         raise UsageError(str(path), f"cannot create directory: {e.strerror}") from e
 
 
-LocalSide = LocalEntry | str  # a file, or the reason the walk could not take that path
+LocalSide = LocalEntry | WalkProblem
 
 
-def _pairs(s3: S3Store, local: Path, prefix: str) -> Iterator[Pair[LocalSide, Entry]]:
+def _pairs(s3: S3Store, local: Path, prefix: str, links: bool) -> Iterator[Pair[LocalSide, Entry]]:
     """Local walk and bucket listing, joined on the key relative to the root and prefix."""
     path_ordered = s3.list_page(prefix, max_keys=1).path_ordered
     order = key_order(path_ordered)
 
     def local_side() -> Iterator[tuple[str, LocalSide]]:
-        for e in walk(str(local), path_ordered=path_ordered):
-            if isinstance(e, LocalEntry):
-                yield e.relative, e
-            elif e.unreadable:
-                yield e.relative, f"{e.path}: {e.reason}"
+        for e in walk(str(local), path_ordered=path_ordered, links=links):
+            yield e.relative, e
 
     remote = (
         (e.key[len(prefix) :], e) for e in list_objects(s3, prefix, workers=default_list_workers())
@@ -250,6 +290,7 @@ class _Context:
     dry_run: bool
     plan: _Plan
     sink: EventSink
+    shaper: UploadShaper | None = None
 
     def uploads(
         self, pairs: Iterator[Pair[LocalSide, Entry]], recorder: Recorder
@@ -259,9 +300,8 @@ class _Context:
                 continue
             file, obj = pair.left, pair.right
             key = self.prefix + pair.key
-            if isinstance(file, str):
-                self.plan.source_incomplete = True
-                recorder.failed(key, file, LocalIOError(file, "unreadable; not synced"))
+            if isinstance(file, WalkProblem):
+                self._problem(key, file, recorder)
                 continue
             if file is None:
                 assert obj is not None
@@ -275,9 +315,7 @@ class _Context:
                 continue
             if self._planned(key, file.path, decision, recorder):
                 try:
-                    yield UploadItem(
-                        file.path, key_for(self.prefix, pair.key), file.size_bytes, file.mtime_ns
-                    )
+                    yield self._upload_item(file, key_for(self.prefix, pair.key))
                 except S3ferryError as e:
                     recorder.failed(key, file.path, e)
 
@@ -290,9 +328,10 @@ class _Context:
                 continue
             file, obj = pair.left, pair.right
             key = self.prefix + pair.key
-            if isinstance(file, str):
-                self.plan.source_incomplete = True  # a local path we cannot judge: leave it
-                continue
+            if isinstance(file, WalkProblem):
+                if obj is None:
+                    continue  # nothing to download; a local path we cannot judge stays
+                file = None
             if obj is None:
                 assert file is not None
                 self._planned(file.path, file.path, Decision(Action.DELETE, "not in the source"))
@@ -317,6 +356,19 @@ class _Context:
                     recorder.failed(key, str(path), e)
                     continue
                 yield DownloadItem(obj.key, str(path), obj.size_bytes)
+
+    def _problem(self, key: str, problem: WalkProblem, recorder: Recorder) -> None:
+        """An unreadable path fails (and stops --delete); a skipped one (link, socket) is said."""
+        if problem.unreadable:
+            self.plan.source_incomplete = True
+            recorder.failed(key, problem.path, LocalIOError(problem.path, problem.reason))
+        elif problem.reason != "empty directory":
+            recorder.skipped(key, problem.path, problem.reason)
+
+    def _upload_item(self, file: LocalEntry, key: str) -> UploadItem:
+        if self.shaper is None:
+            return UploadItem(file.path, key, file.size_bytes, file.mtime_ns)
+        return self.shaper.item(file, key)
 
     def _planned(
         self, key: str, path: str, decision: Decision, recorder: Recorder | None = None

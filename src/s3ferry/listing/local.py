@@ -17,12 +17,17 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class LocalEntry:
-    """A regular file found by the walk; ``relative`` is ``/``-separated."""
+    """A regular file found by the walk (or a symbolic link, when links are asked for:
+    ``link_target`` set, size 0); ``relative`` is ``/``-separated."""
 
     path: str
     relative: str
     size_bytes: int
     mtime_ns: int
+    mode: int = 0
+    uid: int = -1
+    gid: int = -1
+    link_target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,17 +53,20 @@ def _sort_key(entry: os.DirEntry[str]) -> bytes:
     return name + b"/" if is_dir else name
 
 
-def walk(root: str, path_ordered: bool = False) -> Iterator[LocalEntry | WalkProblem]:
+def walk(
+    root: str, path_ordered: bool = False, links: bool = False
+) -> Iterator[LocalEntry | WalkProblem]:
     """Yield every regular file under ``root`` in key order, and problems as they are met.
 
-    Symlinks are not followed (reported as problems); empty directories are
+    Symlinks are never followed: with ``links`` they are entries of their
+    own (``link_target``), else reported as problems. Empty directories are
     reported so callers can say they were skipped.
     """
-    yield from _walk_dir(root, "", _by_name if path_ordered else _sort_key)
+    yield from _walk_dir(root, "", _by_name if path_ordered else _sort_key, links)
 
 
 def _walk_dir(
-    path: str, relative: str, order: Callable[[os.DirEntry[str]], bytes]
+    path: str, relative: str, order: Callable[[os.DirEntry[str]], bytes], links: bool
 ) -> Iterator[LocalEntry | WalkProblem]:
     try:
         with os.scandir(path) as it:
@@ -70,11 +78,11 @@ def _walk_dir(
         yield WalkProblem(path, relative, "empty directory")
     for entry in entries:
         rel = relative + entry.name
-        yield from _walk_entry(entry, rel, order)
+        yield from _walk_entry(entry, rel, order, links)
 
 
 def _walk_entry(
-    entry: os.DirEntry[str], rel: str, order: Callable[[os.DirEntry[str]], bytes]
+    entry: os.DirEntry[str], rel: str, order: Callable[[os.DirEntry[str]], bytes], links: bool
 ) -> Iterator[LocalEntry | WalkProblem]:
     try:
         st = entry.stat(follow_symlinks=False)
@@ -82,9 +90,20 @@ def _walk_entry(
         yield WalkProblem(entry.path, rel, f"cannot stat: {e.strerror}", unreadable=True)
         return
     if stat.S_ISDIR(st.st_mode):
-        yield from _walk_dir(entry.path, rel + "/", order)
+        yield from _walk_dir(entry.path, rel + "/", order, links)
     elif stat.S_ISREG(st.st_mode):
-        yield LocalEntry(entry.path, rel, st.st_size, st.st_mtime_ns)
+        yield LocalEntry(
+            entry.path, rel, st.st_size, st.st_mtime_ns, st.st_mode, st.st_uid, st.st_gid
+        )
+    elif stat.S_ISLNK(st.st_mode) and links:
+        try:
+            target = os.readlink(entry.path)
+        except OSError as e:
+            yield WalkProblem(entry.path, rel, f"cannot read link: {e.strerror}", unreadable=True)
+            return
+        yield LocalEntry(
+            entry.path, rel, 0, st.st_mtime_ns, st.st_mode, st.st_uid, st.st_gid, target
+        )
     elif stat.S_ISLNK(st.st_mode):
         yield WalkProblem(entry.path, rel, "symbolic link (not followed)")
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from s3ferry.errors import S3ferryError
 from s3ferry.listing.keyspace import KeyOrder
 
 L = TypeVar("L")
@@ -25,7 +26,7 @@ def merge_join(
     """Pair up ``(key, item)`` streams that are both sorted by ``order``.
 
     Raises:
-        ValueError: a stream is not in ``order`` (a merge-join would then
+        S3ferryError: a stream is not in ``order`` (a merge-join would then
             report keys as missing that are present).
     """
     lit, rit = iter(left), iter(right)
@@ -44,6 +45,6 @@ def merge_join(
             lnext, rnext = next(lit, None), next(rit, None)
         ordered = order(pair.key)
         if last is not None and not last < ordered:
-            raise ValueError(f"keys out of order at {pair.key!r}")
+            raise S3ferryError(pair.key, "keys are out of order; the two sides cannot be compared")
         last = ordered
         yield pair

@@ -10,6 +10,7 @@ that obstore's path model would rewrite (empty or dot segments, a trailing
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import threading
@@ -177,7 +178,7 @@ class S3Store:
     async def put_small(self, key: str, data: bytes, metadata: Mapping[str, str]) -> str:
         """PUT one object in one request; the server verifies its SHA-256. Returns the ETag."""
         if _UNSAFE_FOR_OBSTORE.search(key):
-            return self.put_object(key, data, metadata)
+            return await asyncio.to_thread(self.put_object, key, data, metadata)
         import obstore
 
         with translated(self.url(key)):
@@ -326,12 +327,17 @@ class S3Store:
 
 
 def _headers(metadata: Mapping[str, str]) -> dict[str, Any]:
-    """botocore arguments for obstore-style attributes: Content-Type apart, the rest metadata."""
-    meta = {k: v for k, v in metadata.items() if k != "Content-Type"}
+    """botocore arguments for obstore-style attributes: Content-Type and Storage-Class apart,
+    the rest metadata."""
+    meta = {k: v for k, v in metadata.items() if k not in _ATTRIBUTES}
     extra: dict[str, Any] = {"Metadata": meta}
-    if "Content-Type" in metadata:
-        extra["ContentType"] = metadata["Content-Type"]
+    for attribute, argument in _ATTRIBUTES.items():
+        if attribute in metadata:
+            extra[argument] = metadata[attribute]
     return extra
+
+
+_ATTRIBUTES = {"Content-Type": "ContentType", "Storage-Class": "StorageClass"}
 
 
 def _check_length(subject: str, got: int, wanted: int) -> None:

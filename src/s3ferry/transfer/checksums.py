@@ -24,6 +24,12 @@ META_MTIME_NS = "s3ferry-mtime-ns"
 META_SIZE = "s3ferry-size"
 META_CRC32C = "s3ferry-crc32c"
 META_PART_SIZE = "s3ferry-part-size"
+# POSIX attributes a backup records: permission bits in octal ("644"), ids in
+# decimal, and for a symbolic link its target (the object's body is empty).
+META_MODE = "s3ferry-mode"
+META_UID = "s3ferry-uid"
+META_GID = "s3ferry-gid"
+META_SYMLINK = "s3ferry-symlink"
 
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
 _MULTIPART_MD5 = re.compile(r"^[0-9a-f]{32}-\d+$")

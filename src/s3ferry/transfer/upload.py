@@ -15,6 +15,7 @@ import functools
 import io
 import mimetypes
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -60,11 +61,18 @@ class UploadItem:
     key: str
     size_bytes: int
     mtime_ns: int
+    storage_class: str | None = None  # None: the bucket's default (STANDARD)
+    # Extra metadata (a backup's POSIX attributes) as sorted pairs.
+    extra_metadata: tuple[tuple[str, str], ...] = ()
+    link_target: str | None = None  # a symbolic link: stored as an empty object
 
 
 def object_metadata(item: UploadItem) -> dict[str, str]:
     """Metadata every s3ferry upload records, so later syncs need no HEAD per object."""
     meta = {META_MTIME_NS: str(item.mtime_ns), META_SIZE: str(item.size_bytes)}
+    meta.update(item.extra_metadata)
+    if item.storage_class:
+        meta["Storage-Class"] = item.storage_class
     content_type = _content_type(os.path.splitext(item.key)[1].lower())
     if content_type:
         meta["Content-Type"] = content_type
@@ -83,6 +91,11 @@ def _changed(item: UploadItem, st: os.stat_result) -> bool:
 
 def read_small(item: UploadItem) -> bytes:
     """The whole file, checked against the size and mtime the walk saw."""
+    if item.link_target is not None:
+        st = os.lstat(item.path)
+        if not stat.S_ISLNK(st.st_mode) or os.readlink(item.path) != item.link_target:
+            raise SourceChangedError(item.path, "link changed while being uploaded")
+        return b""
     with open(item.path, "rb", buffering=0) as f:
         data = f.read(item.size_bytes + 1)
         if len(data) != item.size_bytes or _changed(item, os.fstat(f.fileno())):
