@@ -1,9 +1,11 @@
-"""ListObjectsV2 without botocore: one signed GET and one C-parsed XML page.
+"""ListObjectsV2 and HEAD without botocore: one signed request, one parsed response.
 
 botocore spends ~190 ms of client CPU turning a 1,000-key page into dicts
 (its model-driven parser and datetime conversions); a SigV4-signed urllib3
-GET parsed with ElementTree costs ~6 ms. On a machine where the client and
-the server share two cores, that difference is the listing speed.
+GET parsed by one regular expression costs ~3 ms. On a machine where the
+client and the server share two cores, that difference is the listing
+speed. HEADs go the same way, so a download never pays botocore's ~0.3 s of
+import and client setup.
 
 Keys are requested with ``encoding-type=url`` (XML 1.0 cannot carry control
 characters) and decoded only when the response says it applied that encoding.
@@ -21,6 +23,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, unquote_plus, urlsplit
 
@@ -53,6 +56,25 @@ class Entry(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class Head:
+    """The response headers of a HEAD (lower-case names)."""
+
+    headers: dict[str, str]
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {k[11:]: v for k, v in self.headers.items() if k.startswith("x-amz-meta-")}
+
+    @property
+    def last_modified(self) -> datetime | None:
+        text = self.headers.get("last-modified")
+        try:
+            return parsedate_to_datetime(text) if text else None
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     entries: list[Entry]
     prefixes: list[str]
@@ -63,8 +85,8 @@ class Page:
     path_ordered: bool = False
 
 
-class ListClient:
-    """Signs and sends ListObjectsV2 requests for one bucket; thread-safe.
+class LeanClient:
+    """Signs and sends ListObjectsV2 and HEAD requests for one bucket; thread-safe.
 
     ``keys`` returns the current credentials (``None``: unsigned requests).
     ``code_error(code, status, message)`` builds the exception for an S3
@@ -125,24 +147,46 @@ class ListClient:
         page = _parse(body)
         return replace(page, path_ordered=True) if server.startswith("SeaweedFS") else page
 
+    def head(self, key: str, part_number: int | None = None) -> Head | None:
+        """HEAD of ``key`` (with its stored checksum); ``None`` if it does not exist.
+
+        ``key`` must survive URL normalisation (no empty or dot segments).
+        """
+        query = {"partNumber": str(part_number)} if part_number else {}
+        path = f"{self._path.rstrip('/')}/{key}"
+        status, headers, _ = self._request("HEAD", path, query, {"x-amz-checksum-mode": "ENABLED"})
+        if status == 404:
+            return None
+        return Head({k.lower(): v for k, v in headers.items()})
+
     def _get(self, query: Mapping[str, str]) -> tuple[bytes, str]:
-        """The body of a successful response and the ``Server`` header that came with it."""
+        """The body of a successful listing and the ``Server`` header that came with it."""
+        _, headers, body = self._request("GET", self._path, query, {})
+        return body, headers.get("Server", "")
+
+    def _request(
+        self, method: str, path: str, query: Mapping[str, str], extra: Mapping[str, str]
+    ) -> tuple[int, Any, bytes]:
+        """Status, headers and body of a signed request, retried while the store fails
+        transiently; a HEAD's 404 is returned, every other failure raised."""
         import urllib3
 
         canonical_query = "&".join(
             f"{quote(k, safe=_UNRESERVED)}={quote(v, safe=_UNRESERVED)}"
             for k, v in sorted(query.items())
         )
-        url = f"{self._base}{self._path}?{canonical_query}"
+        url = f"{self._base}{quote(path, safe='/' + _UNRESERVED)}"
+        url += f"?{canonical_query}" if canonical_query else ""
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                r = self._pool.request("GET", url, headers=self._signed(canonical_query))
+                headers = self._signed(method, path, canonical_query, extra)
+                r = self._pool.request(method, url, headers=headers)
             except urllib3.exceptions.HTTPError as e:
                 if attempt == ATTEMPTS:
-                    raise TransientError(f"s3://{self.bucket}", f"listing failed: {e}") from e
+                    raise TransientError(f"s3://{self.bucket}", f"{method} failed: {e}") from e
             else:
-                if r.status == 200:
-                    return bytes(r.data), r.headers.get("Server", "")
+                if r.status in (200, 206) or (method == "HEAD" and r.status == 404):
+                    return r.status, r.headers, bytes(r.data)
                 code, message = _error_of(r.status, r.data)
                 error = self._code_error(code, message)
                 if not isinstance(error, TransientError) or attempt == ATTEMPTS:
@@ -150,10 +194,12 @@ class ListClient:
             time.sleep(random.uniform(0, 0.1 * 2**attempt))
         raise AssertionError("unreachable")
 
-    def _signed(self, canonical_query: str) -> dict[str, str]:
-        """SigV4 headers for a GET of this bucket with ``canonical_query`` (no body)."""
+    def _signed(
+        self, method: str, path: str, canonical_query: str, extra: Mapping[str, str]
+    ) -> dict[str, str]:
+        """SigV4 headers for a request without a body."""
         amz_date = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        headers = {"x-amz-content-sha256": "UNSIGNED-PAYLOAD", "x-amz-date": amz_date}
+        headers = {"x-amz-content-sha256": "UNSIGNED-PAYLOAD", "x-amz-date": amz_date, **extra}
         if self._keys is None:
             return headers
         creds = self._keys()
@@ -165,9 +211,10 @@ class ListClient:
                 creds["secret_access_key"],
                 self._region,
                 self._host,
-                self._path,
+                path,
                 canonical_query,
                 headers,
+                method,
             )
         }
 
@@ -180,14 +227,15 @@ def sigv4_authorization(
     path: str,
     canonical_query: str,
     amz_headers: Mapping[str, str],
+    method: str = "GET",
 ) -> str:
-    """The ``Authorization`` header of an S3 GET (AWS Signature Version 4)."""
+    """The ``Authorization`` header of an S3 request without a body (Signature Version 4)."""
     signed = {"host": host} | {k.lower(): v for k, v in amz_headers.items()}
     names = ";".join(sorted(signed))
     canonical_headers = "".join(f"{k}:{signed[k].strip()}\n" for k in sorted(signed))
     request = "\n".join(
         [
-            "GET",
+            method,
             quote(path, safe="/" + _UNRESERVED),
             canonical_query,
             canonical_headers,

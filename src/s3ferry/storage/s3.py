@@ -31,7 +31,7 @@ from s3ferry.errors import (
     TransientError,
 )
 from s3ferry.storage.clients import LazyBotocore, make_obstore, resolve_side
-from s3ferry.storage.listing import S3_MAX_KEYS, ListClient, Page
+from s3ferry.storage.listing import S3_MAX_KEYS, LeanClient, Page
 
 # Bytes handed to a range consumer at a time: big enough to keep per-chunk
 # Python overhead negligible, small enough to bound memory per stream.
@@ -94,7 +94,7 @@ class S3Store:
             self._obs = make_obstore(bucket, self._side, max_connections)
         self._lazy_boto = LazyBotocore(self._side, max_connections)
         self._max_connections = max_connections
-        self._lister: ListClient | None = None
+        self._lister: LeanClient | None = None
         self._list_lock = threading.Lock()
 
     @property
@@ -122,6 +122,21 @@ class S3Store:
 
     def head(self, key: str) -> ObjectInfo | None:
         """Size, ETag, metadata, CRC32C and storage class; ``None`` if the object does not exist."""
+        if not _UNSAFE_FOR_OBSTORE.search(key):
+            with translated(self.url(key)):
+                h = self._lean.head(key)
+            if h is None:
+                return None
+            return ObjectInfo(
+                key=key,
+                size_bytes=int(h.headers["content-length"]),
+                etag=h.headers.get("etag", "").strip('"'),
+                last_modified=h.last_modified,
+                metadata=h.metadata,
+                checksum_crc32c=h.headers.get("x-amz-checksum-crc32c"),
+                storage_class=h.headers.get("x-amz-storage-class"),
+                restore=h.headers.get("x-amz-restore"),
+            )
         try:
             with translated(self.url(key)):
                 r = self._boto.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
@@ -140,6 +155,13 @@ class S3Store:
 
     def part_size_of(self, key: str) -> int | None:
         """Size of part 1 of a multipart object (``None`` for single-part objects)."""
+        if not _UNSAFE_FOR_OBSTORE.search(key):
+            with translated(self.url(key)):
+                h = self._lean.head(key, part_number=1)
+            if h is None:
+                raise NotFoundError(self.url(key), "no such key")
+            parts = int(h.headers.get("x-amz-mp-parts-count", "1"))
+            return int(h.headers["content-length"]) if parts > 1 else None
         with translated(self.url(key)):
             r = self._boto.head_object(Bucket=self.bucket, Key=key, PartNumber=1)
         return int(r["ContentLength"]) if r.get("PartsCount", 1) > 1 else None
@@ -154,9 +176,20 @@ class S3Store:
         max_keys: int = S3_MAX_KEYS,
     ) -> Page:
         """One ListObjectsV2 page (at most ``max_keys`` entries), keys in UTF-8 byte order."""
+        return self._lean.page(
+            prefix,
+            start_after=start_after,
+            continuation=continuation,
+            delimiter=delimiter,
+            max_keys=max_keys,
+        )
+
+    @property
+    def _lean(self) -> LeanClient:
+        """The botocore-free client for listings and HEADs (built on first use)."""
         with self._list_lock:
             if self._lister is None:
-                self._lister = ListClient(
+                self._lister = LeanClient(
                     self.bucket,
                     self._side.region,
                     self._side.endpoint_url,
@@ -164,13 +197,7 @@ class S3Store:
                     self._listing_error,
                     self._max_connections,
                 )
-        return self._lister.page(
-            prefix,
-            start_after=start_after,
-            continuation=continuation,
-            delimiter=delimiter,
-            max_keys=max_keys,
-        )
+            return self._lister
 
     def _listing_error(self, code: str, message: str) -> Exception:
         return _by_code(code, message, f"s3://{self.bucket}", bucket_level=code in ("404",))
