@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from s3ferry.jobs.backup import backup
     from s3ferry.jobs.download import download, download_to_stream
     from s3ferry.jobs.inventory import InventoryReport, inventory
+    from s3ferry.jobs.lifecycle import ArchiveRule, LifecyclePlan, lifecycle_apply, lifecycle_show
     from s3ferry.jobs.listing import Folder, Usage, disk_usage, iter_objects, list_bucket
     from s3ferry.jobs.read import iter_records, read_range
     from s3ferry.jobs.report import JobReport
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "AccessDeniedError": "s3ferry.errors",
+    "ArchiveRule": "s3ferry.jobs.lifecycle",
     "Cancelled": "s3ferry.errors",
     "Comparison": "s3ferry.jobs.sync",
     "Entry": "s3ferry.storage.listing",
@@ -50,6 +52,7 @@ _WHERE = {
     "IntegrityError": "s3ferry.errors",
     "InventoryReport": "s3ferry.jobs.inventory",
     "JobReport": "s3ferry.jobs.report",
+    "LifecyclePlan": "s3ferry.jobs.lifecycle",
     "LocalIOError": "s3ferry.errors",
     "LocalS3": "s3ferry.localserver",
     "LocalS3Info": "s3ferry.localserver",
@@ -72,6 +75,8 @@ _WHERE = {
     "inventory": "s3ferry.jobs.inventory",
     "iter_objects": "s3ferry.jobs.listing",
     "iter_records": "s3ferry.jobs.read",
+    "lifecycle_apply": "s3ferry.jobs.lifecycle",
+    "lifecycle_show": "s3ferry.jobs.lifecycle",
     "list_bucket": "s3ferry.jobs.listing",
     "read_inventory_report": "s3ferry.listing.inventory_report",
     "read_range": "s3ferry.jobs.read",
@@ -82,6 +87,7 @@ _WHERE = {
 
 __all__ = [
     "AccessDeniedError",
+    "ArchiveRule",
     "Cancelled",
     "Comparison",
     "Entry",
@@ -89,6 +95,7 @@ __all__ = [
     "IntegrityError",
     "InventoryReport",
     "JobReport",
+    "LifecyclePlan",
     "LocalIOError",
     "LocalS3",
     "LocalS3Info",
@@ -111,6 +118,8 @@ __all__ = [
     "inventory",
     "iter_objects",
     "iter_records",
+    "lifecycle_apply",
+    "lifecycle_show",
     "list_bucket",
     "read_inventory_report",
     "read_range",

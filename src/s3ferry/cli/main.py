@@ -247,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     from s3ferry.cli.cat import add_cat_parser
 
     add_cat_parser(sub)
+    from s3ferry.cli.lifecycle import add_lifecycle_parser
+
+    add_lifecycle_parser(sub)
     return parser
 
 
@@ -274,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from s3ferry.cli.cat import run_cat
 
             return run_cat(args)
+        if args.command == "lifecycle":
+            from s3ferry.cli.lifecycle import run_lifecycle
+
+            return run_lifecycle(args)
         from s3ferry.cli.commands import run_demo
 
         return run_demo(args)

@@ -352,6 +352,46 @@ class S3Store:
                 offset += len(chunk)
         _check_length(self.url(key), offset - start, end - start)
 
+    def get_lifecycle(self) -> dict[str, Any]:
+        """The bucket's lifecycle configuration as S3 returns it: ``{"Rules": [...]}``, plus
+        ``TransitionDefaultMinimumObjectSize`` when the store reports it.
+
+        A bucket without rules gives ``{"Rules": []}``: S3's NoSuchLifecycleConfiguration
+        is an answer, not an error.
+        """
+        from botocore.exceptions import ClientError
+
+        with translated(f"s3://{self.bucket}", bucket_level=True):
+            try:
+                r = self._boto.get_bucket_lifecycle_configuration(Bucket=self.bucket)
+            except ClientError as e:
+                if _botocore_code(e) == "NoSuchLifecycleConfiguration":
+                    return {"Rules": []}
+                raise
+        return {k: v for k, v in r.items() if k != "ResponseMetadata"}
+
+    def put_lifecycle(self, configuration: Mapping[str, Any]) -> None:
+        """Replace the bucket's whole lifecycle configuration with ``configuration``
+        (the form :meth:`get_lifecycle` returns)."""
+        from botocore.exceptions import ClientError
+
+        # Written back as read: left out, S3 would reset it to its default.
+        kept = "TransitionDefaultMinimumObjectSize"
+        extra = {kept: configuration[kept]} if kept in configuration else {}
+        subject = f"s3://{self.bucket}"
+        with translated(subject, bucket_level=True):
+            try:
+                self._boto.put_bucket_lifecycle_configuration(
+                    Bucket=self.bucket,
+                    LifecycleConfiguration={"Rules": list(configuration["Rules"])},
+                    **extra,
+                )
+            except ClientError as e:
+                if _botocore_code(e) == "NotImplemented":
+                    what = "the store does not implement these lifecycle rules (NotImplemented)"
+                    raise StoreError(subject, what) from e
+                raise
+
 
 def _headers(metadata: Mapping[str, str]) -> dict[str, Any]:
     """botocore arguments for obstore-style attributes: Content-Type and Storage-Class apart,
