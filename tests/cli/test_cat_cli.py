@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from support.motoserver import moto_server
 
 if TYPE_CHECKING:
     from conftest import Cli
@@ -153,35 +151,8 @@ def test_missing_key_bucket_and_prefix(cli: Cli, bucket: str, options: tuple[str
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
     """A moto S3 server on 127.0.0.1 (SeaweedFS has no Glacier storage class)."""
-    for _ in range(5):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        server = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        if _answers(port, server):
-            yield f"http://127.0.0.1:{port}"
-            server.terminate()
-            server.wait()
-            return
-        server.kill()
-        server.wait()
-    raise RuntimeError("moto server did not start")
-
-
-def _answers(port: int, server: subprocess.Popen[bytes]) -> bool:
-    """True once the server accepts connections; False if it exited (port taken)."""
-    deadline = time.monotonic() + 60
-    while server.poll() is None and time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.1)
-    return False
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 def test_archived_object_must_be_restored_first(cli: Cli, moto_endpoint: str) -> None:
