@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import BinaryIO
@@ -73,19 +72,15 @@ def _json_lines(listing: Iterable[Entry | Folder]) -> Iterable[str]:
 
 
 def _write(lines: Iterable[str], out: BinaryIO) -> None:
-    """Write ``lines`` in batches; a reader that goes away (``| head``) ends the listing quietly."""
+    """Write ``lines`` in batches (a reader that goes away ends the command in ``main``)."""
     batch: list[str] = []
-    try:
-        for line in lines:
-            batch.append(line)
-            if len(batch) >= _BATCH:
-                out.write("".join(batch).encode("utf-8", "surrogateescape"))
-                batch.clear()
-        out.write("".join(batch).encode("utf-8", "surrogateescape"))
-        out.flush()
-    except BrokenPipeError:
-        # Nothing more can be shown; later flushes must not fail either.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= _BATCH:
+            out.write("".join(batch).encode("utf-8", "surrogateescape"))
+            batch.clear()
+    out.write("".join(batch).encode("utf-8", "surrogateescape"))
+    out.flush()
 
 
 def run_du(args: argparse.Namespace) -> int:

@@ -287,6 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except S3ferryError as e:
         print(f"error: {e}", file=sys.stderr)
         return ExitCode.CANNOT_START
+    except BrokenPipeError:
+        # The reader went away (``| head``): what it wanted was written; stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
     except KeyboardInterrupt:
         print("error: interrupted; run the same command again to finish", file=sys.stderr)
         return ExitCode.INTERRUPTED

@@ -329,7 +329,10 @@ def _exhaust(items: Iterator[object]) -> None:
 
 
 def _write(stream: BinaryIO, data: memoryview) -> None:
+    """Write to the output; a reader that went away (BrokenPipeError) is the caller's to judge."""
     try:
         stream.write(data)
+    except BrokenPipeError:
+        raise
     except OSError as e:
         raise LocalIOError("output", e.strerror or str(e)) from e
