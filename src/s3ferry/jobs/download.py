@@ -69,7 +69,7 @@ def download(
             [DownloadItem(single.key, str(target), single.size_bytes)]
         )
     else:
-        _ensure_dir(dest)
+        ensure_dir(dest)
         prefix = url.as_prefix()
         items = _listed_items(list_objects(s3, prefix), dest, prefix, recorder)
     run_downloads(s3, cfg, items, recorder)
@@ -118,14 +118,15 @@ def download_to_stream(
 def _single_target(dest: Path, key: str, as_typed: str) -> Path:
     name = key.rsplit("/", 1)[-1]
     if dest.is_dir() or as_typed.endswith(("/", os.sep)):
-        _ensure_dir(dest)
+        ensure_dir(dest)
         return dest / name
     if not dest.parent.is_dir():
         raise UsageError(str(dest.parent), "no such directory")
     return dest
 
 
-def _ensure_dir(path: Path) -> None:
+def ensure_dir(path: Path) -> None:
+    """Create ``path`` (and parents) unless it is a directory already."""
     if path.exists() and not path.is_dir():
         raise UsageError(str(path), "exists and is not a directory")
     try:

@@ -19,7 +19,7 @@ from typing import IO, Protocol
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, StoreError, UsageError
 from s3ferry.events import Compared, Event, EventSink, JobStarted, ObjectFailed, Planned, discard
-from s3ferry.jobs.download import make_parent, run_downloads
+from s3ferry.jobs.download import ensure_dir, make_parent, run_downloads
 from s3ferry.jobs.lanes import open_store
 from s3ferry.jobs.listing import default_list_workers
 from s3ferry.jobs.report import JobReport
@@ -156,7 +156,7 @@ def run_sync(
     if uploading:
         _check_source_dir(local, delete and not dry_run)
     else:
-        _ensure_target_dir(local)
+        ensure_dir(local)
     cfg = resolve(transfer or TransferConfig())
     s3 = open_store(url.bucket, cfg, store)
     recorder = Recorder(sink)
@@ -250,15 +250,6 @@ def _check_source_dir(path: Path, delete: bool) -> None:
         raise UsageError(str(path), f"cannot read directory: {e.strerror}") from e
     if empty and delete:
         raise UsageError(str(path), "source is empty; refusing to --delete everything")
-
-
-def _ensure_target_dir(path: Path) -> None:
-    if path.exists() and not path.is_dir():
-        raise UsageError(str(path), "exists and is not a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(str(path), f"cannot create directory: {e.strerror}") from e
 
 
 LocalSide = LocalEntry | WalkProblem
