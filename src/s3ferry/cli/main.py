@@ -247,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     from s3ferry.cli.cat import add_cat_parser
 
     add_cat_parser(sub)
+    from s3ferry.cli.restore import add_restore_parser
+
+    add_restore_parser(sub)
     return parser
 
 
@@ -274,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from s3ferry.cli.cat import run_cat
 
             return run_cat(args)
+        if args.command == "restore":
+            from s3ferry.cli.restore import run_restore
+
+            return run_restore(args)
         from s3ferry.cli.commands import run_demo
 
         return run_demo(args)
