@@ -137,7 +137,7 @@ def restore(
 
     Archived objects get a restore of ``days`` days at ``tier``; with ``wait``
     the job then polls until they are readable and downloads them, else it
-    returns once every restore was asked for (``report.pending`` say how many
+    returns once every restore was asked for (``report.pending`` says how many
     are in flight) and downloads nothing. Files already there are skipped
     unless ``overwrite`` (those already restored are skipped in any case).
     ``sleep`` and ``jitter`` (a float in [0, 1)) are injected for tests.
