@@ -30,6 +30,7 @@ def test_every_public_function_takes_the_same_keyword_options() -> None:
         s3ferry.download_to_stream,
         s3ferry.read_range,
         s3ferry.iter_records,
+        s3ferry.restore,
     ):
         params = inspect.signature(fn).parameters
         assert {"transfer", "store", "sink"} <= set(params)

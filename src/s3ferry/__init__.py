@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from s3ferry.jobs.listing import Folder, Usage, disk_usage, iter_objects, list_bucket
     from s3ferry.jobs.read import iter_records, read_range
     from s3ferry.jobs.report import JobReport
+    from s3ferry.jobs.restore import RestoreReport, restore
     from s3ferry.jobs.sync import Comparison, SyncReport, compare, sync
     from s3ferry.jobs.upload import upload, upload_from_stream
     from s3ferry.listing.inventory_report import read_inventory_report
@@ -58,6 +59,7 @@ _WHERE = {
     "LocalS3Info": "s3ferry.localserver",
     "NotFoundError": "s3ferry.errors",
     "ObjectArchivedError": "s3ferry.errors",
+    "RestoreReport": "s3ferry.jobs.restore",
     "S3ferryError": "s3ferry.errors",
     "SourceChangedError": "s3ferry.errors",
     "StoreConfig": "s3ferry.config",
@@ -80,6 +82,7 @@ _WHERE = {
     "list_bucket": "s3ferry.jobs.listing",
     "read_inventory_report": "s3ferry.listing.inventory_report",
     "read_range": "s3ferry.jobs.read",
+    "restore": "s3ferry.jobs.restore",
     "sync": "s3ferry.jobs.sync",
     "upload": "s3ferry.jobs.upload",
     "upload_from_stream": "s3ferry.jobs.upload",
@@ -101,6 +104,7 @@ __all__ = [
     "LocalS3Info",
     "NotFoundError",
     "ObjectArchivedError",
+    "RestoreReport",
     "S3ferryError",
     "SourceChangedError",
     "StoreConfig",
@@ -123,6 +127,7 @@ __all__ = [
     "list_bucket",
     "read_inventory_report",
     "read_range",
+    "restore",
     "sync",
     "upload",
     "upload_from_stream",

@@ -133,6 +133,36 @@ class Compared(Event):
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class RestoreStatus(Event):
+    """Where one object of a restore stood when first looked at: ``archived`` (a restore
+    is asked for now), ``restoring`` (one was in flight), ``ready`` (readable now),
+    ``done`` (already restored locally) or ``exists`` (another file is in the way)."""
+
+    key: str
+    path: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreRequested(Event):
+    """RestoreObject was sent for ``key``; ``outcome`` is ``started``, ``in-progress`` or
+    ``restored`` (S3's answer: a new restore, one already running, a copy already there)."""
+
+    key: str
+    tier: str
+    days: int
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class RestoresPending(Event):
+    """``objects`` restores are still in flight; the next look is in ``next_check_s`` seconds."""
+
+    objects: int
+    next_check_s: float
+
+
 class EventSink(Protocol):
     def __call__(self, event: Event) -> None: ...
 

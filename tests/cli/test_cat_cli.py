@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from support.motoserver import moto_server
+from support.moto import moto_server
 
 if TYPE_CHECKING:
     from conftest import Cli

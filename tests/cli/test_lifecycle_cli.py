@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from support.motoserver import MOTO_KEYS, moto_server
+from support.moto import MOTO_KEYS, moto_server
 
 from s3ferry.config import StoreConfig
 from s3ferry.jobs.lifecycle import ArchiveRule, RuleChange, lifecycle_apply, lifecycle_show

@@ -250,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     from s3ferry.cli.lifecycle import add_lifecycle_parser
 
     add_lifecycle_parser(sub)
+    from s3ferry.cli.restore import add_restore_parser
+
+    add_restore_parser(sub)
     return parser
 
 
@@ -281,6 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from s3ferry.cli.lifecycle import run_lifecycle
 
             return run_lifecycle(args)
+        if args.command == "restore":
+            from s3ferry.cli.restore import run_restore
+
+            return run_restore(args)
         from s3ferry.cli.commands import run_demo
 
         return run_demo(args)

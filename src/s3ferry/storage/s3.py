@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from s3ferry.config import StoreConfig
 from s3ferry.errors import (
@@ -391,6 +391,27 @@ class S3Store:
                     what = "the store does not implement these lifecycle rules (NotImplemented)"
                     raise StoreError(subject, what) from e
                 raise
+
+    def restore_object(
+        self, key: str, days: int, tier: str
+    ) -> Literal["started", "in-progress", "restored"]:
+        """Ask for a readable copy of an archived object, kept ``days`` days, fetched at ``tier``
+        (``Bulk``, ``Standard`` or ``Expedited``).
+
+        Idempotent: ``"started"`` when this request began a restore,
+        ``"in-progress"`` when one was already running (S3's
+        RestoreAlreadyInProgress), ``"restored"`` when a restored copy exists
+        (S3 then only moves its expiry).
+        """
+        request = {"Days": days, "GlacierJobParameters": {"Tier": tier}}
+        with translated(self.url(key)):
+            try:
+                r = self._boto.restore_object(Bucket=self.bucket, Key=key, RestoreRequest=request)
+            except Exception as e:  # noqa: BLE001 - one code is an answer, the rest are translated
+                if _botocore_code(e) == "RestoreAlreadyInProgress":
+                    return "in-progress"
+                raise
+        return "started" if r["ResponseMetadata"]["HTTPStatusCode"] == 202 else "restored"
 
 
 def _headers(metadata: Mapping[str, str]) -> dict[str, Any]:
