@@ -72,11 +72,14 @@ def test_changed_size_and_mtime_are_copied_and_same_size_same_mtime_needs_checks
     os.utime(one, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, mtime forced back
     future = stat.st_mtime_ns + 10**10
     os.utime(tmp_path / "top.bin", ns=(future, future))  # mtime-only change
+    past = stat.st_mtime_ns - 10**11
+    (tmp_path / "a-b.txt").write_bytes(b"DASH")  # rewritten, same size, an mtime from before
+    os.utime(tmp_path / "a-b.txt", ns=(past, past))  # the upload (as cp -p or tar x leave it)
 
     plans = Plans()
     sync(tmp_path, f"s3://{bucket}/p/", dry_run=True, store=store_config, sink=plans)
     assert plans.actions() == {
-        "a-b.txt": "skip",
+        "a-b.txt": "copy",  # its ctime says it was touched after the upload
         "a/b/two.txt": "copy",
         "a/one.txt": "skip",  # size+mtime cannot see this change: that is what --checksum is for
         "top.bin": "copy",

@@ -385,6 +385,7 @@ class _Context:
             file.mtime_ns,
             obj.size_bytes if obj else None,
             obj.last_modified if obj else "",
+            file.ctime_ns,
         )
         if decision.action is not Action.NEEDS_METADATA:
             return decision

@@ -28,6 +28,7 @@ class LocalEntry:
     uid: int = -1
     gid: int = -1
     link_target: str | None = None
+    ctime_ns: int = 0  # inode change time: any write or utime moves it to "now"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,14 @@ def _walk_entry(
         yield from _walk_dir(entry.path, rel + "/", order, links)
     elif stat.S_ISREG(st.st_mode):
         yield LocalEntry(
-            entry.path, rel, st.st_size, st.st_mtime_ns, st.st_mode, st.st_uid, st.st_gid
+            entry.path,
+            rel,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_mode,
+            st.st_uid,
+            st.st_gid,
+            ctime_ns=st.st_ctime_ns,
         )
     elif stat.S_ISLNK(st.st_mode) and links:
         try:
@@ -102,7 +110,15 @@ def _walk_entry(
             yield WalkProblem(entry.path, rel, f"cannot read link: {e.strerror}", unreadable=True)
             return
         yield LocalEntry(
-            entry.path, rel, 0, st.st_mtime_ns, st.st_mode, st.st_uid, st.st_gid, target
+            entry.path,
+            rel,
+            0,
+            st.st_mtime_ns,
+            st.st_mode,
+            st.st_uid,
+            st.st_gid,
+            target,
+            ctime_ns=st.st_ctime_ns,
         )
     elif stat.S_ISLNK(st.st_mode):
         yield WalkProblem(entry.path, rel, "symbolic link (not followed)")

@@ -2,10 +2,11 @@
 
 The default rule is size + mtime. The listing gives size and the upload time
 (``LastModified``); s3ferry stores the source's mtime in metadata at upload.
-A file modified no later than its object was uploaded, with the same size,
-is up to date without asking the store anything; only a file modified after
-the upload needs its object's stored mtime (one HEAD) to tell a real change
-from a touch-free copy.
+A same-size file whose mtime AND ctime are both no later than its object's
+upload is up to date without asking the store anything: nothing has touched
+the file since (ctime cannot be set back: a rewrite, even one that restores
+an old mtime with ``cp -p`` or ``touch -d``, moves it to "now"). Any other
+same-size file is compared with the mtime stored at upload (one HEAD).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def first_look(
     source_mtime_ns: int,
     target_size: int | None,
     target_modified: str,
+    source_ctime_ns: int = 0,
 ) -> Decision:
     """Decide from the walk and the listing alone, or say the metadata is needed.
 
@@ -69,8 +71,8 @@ def first_look(
     if rule is Rule.CHECKSUM:
         return NEEDS_METADATA
     uploaded = iso_to_ns(target_modified)
-    if uploaded is not None and source_mtime_ns <= uploaded:
-        return Decision(Action.SKIP, "same size, not modified since the upload")
+    if uploaded is not None and max(source_mtime_ns, source_ctime_ns) <= uploaded:
+        return Decision(Action.SKIP, "same size, not touched since the upload")
     return NEEDS_METADATA
 
 
