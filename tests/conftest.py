@@ -49,8 +49,9 @@ def bucket(s3client: Any) -> Iterator[str]:
 
 def drop_bucket(client: Any, name: str) -> None:
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for o in page.get("Contents", ()):
-            client.delete_object(Bucket=name, Key=o["Key"])
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", ())]
+        if keys:
+            client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
     for u in client.list_multipart_uploads(Bucket=name).get("Uploads", ()):
         client.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
     client.delete_bucket(Bucket=name)

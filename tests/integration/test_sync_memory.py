@@ -14,12 +14,13 @@ PEAK_RSS_LIMIT_BYTES = 200 * 1024 * 1024
 S3FERRY = str(Path(sys.executable).parent / "s3ferry")
 
 
-def _peak_rss_of(args: list[str], env: dict[str, str]) -> tuple[int, int]:
-    """Run a command; return its exit status and peak RSS in bytes (from wait4)."""
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss * 1024
+def _peak_rss_of(args: list[str], env: dict[str, str], log: Path) -> tuple[int, int, str]:
+    """Run a command; return its exit status, peak RSS in bytes (from wait4) and its stderr."""
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_maxrss * 1024, log.read_text()[-2000:]
 
 
 @pytest.mark.slow
@@ -35,9 +36,9 @@ def test_sync_of_200k_files_stays_under_200_mb(
         (d / f"f{i:06d}").write_bytes(b"%d" % i)
     args = [S3FERRY, "sync", str(root), f"s3://{bucket}/p/", "-q"]
 
-    first, first_rss = _peak_rss_of(args, cli_env)
-    again, again_rss = _peak_rss_of(args, cli_env)
+    first, first_rss, first_err = _peak_rss_of(args, cli_env, tmp_path / "first.log")
+    again, again_rss, again_err = _peak_rss_of(args, cli_env, tmp_path / "again.log")
 
-    assert (first, again) == (0, 0)
+    assert (first, again) == (0, 0), first_err + again_err
     assert first_rss < PEAK_RSS_LIMIT_BYTES, f"first sync peaked at {first_rss >> 20} MiB"
     assert again_rss < PEAK_RSS_LIMIT_BYTES, f"no-op sync peaked at {again_rss >> 20} MiB"
