@@ -49,7 +49,7 @@ from s3ferry.events import (
     RestoreStatus,
     discard,
 )
-from s3ferry.jobs.download import make_parent, run_downloads
+from s3ferry.jobs.download import ensure_dir, make_parent, run_downloads
 from s3ferry.jobs.lanes import open_store
 from s3ferry.jobs.listing import default_list_workers
 from s3ferry.jobs.report import JobReport
@@ -154,7 +154,7 @@ def restore(
     root = Path(into) if into is not None else Path(str(destination)) / RESTORE_DIR
     cfg = resolve(transfer or TransferConfig())
     s3 = open_store(url.bucket, cfg, store)
-    _ensure_dir(root)
+    ensure_dir(root)
     recorder = _AttributeRecorder(sink)
     sink(JobStarted("restore", str(url), str(root)))
     started = time.monotonic()
@@ -186,15 +186,6 @@ def _check_options(tier: str, days: int, poll_interval_s: float) -> None:
         raise UsageError(f"--days {days}", "must be 1 or more")
     if not poll_interval_s > 0:
         raise UsageError(f"--poll-interval {poll_interval_s}", "must be more than 0 seconds")
-
-
-def _ensure_dir(path: Path) -> None:
-    if path.exists() and not path.is_dir():
-        raise UsageError(str(path), "exists and is not a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(str(path), f"cannot create directory: {e.strerror}") from e
 
 
 def _spool() -> IO[str]:
