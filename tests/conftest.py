@@ -49,9 +49,13 @@ def bucket(s3client: Any) -> Iterator[str]:
 
 def drop_bucket(client: Any, name: str) -> None:
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
-        keys = [{"Key": o["Key"]} for o in page.get("Contents", ())]
-        if keys:
-            client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+        keys = [o["Key"] for o in page.get("Contents", ())]
+        # DeleteObjects takes XML, which cannot carry control characters.
+        batch = [{"Key": k} for k in keys if k.isprintable()]
+        if batch:
+            client.delete_objects(Bucket=name, Delete={"Objects": batch, "Quiet": True})
+        for key in (k for k in keys if not k.isprintable()):
+            client.delete_object(Bucket=name, Key=key)
     for u in client.list_multipart_uploads(Bucket=name).get("Uploads", ()):
         client.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
     client.delete_bucket(Bucket=name)

@@ -137,6 +137,19 @@ def test_delete_removes_extras_but_never_excluded_paths(
     assert sorted(remote(s3client, bucket)) == ["a-b.txt", "a/b/two.txt", "top.bin"]
 
 
+def test_delete_reaches_keys_that_xml_cannot_carry(
+    tmp_path: Path, bucket: str, s3client: Any, store_config: StoreConfig
+) -> None:
+    write(tmp_path, {"keep.txt": b"k"})
+    for key in ("p/ctrl\x01key", "p/plain-extra"):
+        s3client.put_object(Bucket=bucket, Key=key, Body=b"x")
+
+    report = sync(tmp_path, f"s3://{bucket}/p/", delete=True, store=store_config)
+
+    assert report.ok and report.deleted == 2
+    assert sorted(remote(s3client, bucket)) == ["keep.txt"]
+
+
 def test_file_replaced_by_a_directory_of_the_same_name(
     tmp_path: Path, bucket: str, s3client: Any, store_config: StoreConfig
 ) -> None:

@@ -39,6 +39,8 @@ RANGE_CHUNK_BYTES = 1024 * 1024
 
 # A key that never exists; GETting it answers "does the bucket exist?".
 BUCKET_PROBE_KEY = ".s3ferry-bucket-probe/none"
+# Characters an XML 1.0 document may hold (DeleteObjects sends keys as XML).
+_XML_SAFE = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
 _UNSAFE_FOR_OBSTORE = re.compile(r"(^|/)\.{0,2}(/|$)|\\")
 
 
@@ -303,13 +305,29 @@ class S3Store:
         return str(stored) if stored is not None else None
 
     def delete_keys(self, keys: Sequence[str]) -> list[tuple[str, str]]:
-        """Delete up to 1,000 keys in one request; returns ``(key, message)`` of failures."""
-        with translated(f"s3://{self.bucket}", bucket_level=True):
-            r = self._boto.delete_objects(
-                Bucket=self.bucket,
-                Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
-            )
-        return [(e["Key"], f"{e.get('Code')}: {e.get('Message')}") for e in r.get("Errors", ())]
+        """Delete up to 1,000 keys; returns ``(key, message)`` of failures.
+
+        One DeleteObjects request takes the keys XML can carry; a key with
+        control characters is deleted on its own.
+        """
+        in_xml = [k for k in keys if _XML_SAFE.fullmatch(k)]
+        failed: list[tuple[str, str]] = []
+        if in_xml:
+            with translated(f"s3://{self.bucket}", bucket_level=True):
+                r = self._boto.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": k} for k in in_xml], "Quiet": True},
+                )
+            failed += [
+                (e["Key"], f"{e.get('Code')}: {e.get('Message')}") for e in r.get("Errors", ())
+            ]
+        for key in (k for k in keys if not _XML_SAFE.fullmatch(k)):
+            try:
+                with translated(self.url(key)):
+                    self._boto.delete_object(Bucket=self.bucket, Key=key)
+            except S3ferryError as e:
+                failed.append((key, e.message))
+        return failed
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         with translated(self.url(key)):
