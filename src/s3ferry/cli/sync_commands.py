@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 
 from s3ferry.cli.commands import _renderer, _store_config, _transfer_config, exit_code_for
 from s3ferry.cli.exit_codes import ExitCode
@@ -38,7 +39,7 @@ def run_sync(args: argparse.Namespace) -> int:
     def sink(event: Event) -> None:
         if isinstance(event, Planned) and (args.dry_run or args.verbose):
             if args.json:
-                print(json.dumps({"type": "planned", **_fields(event)}), flush=True)
+                print(json.dumps({"type": "planned", **asdict(event)}), flush=True)
             elif event.action != "skip" or args.verbose:
                 print(f"{event.action:<7} {event.path or event.key}  ({event.reason})")
         else:
@@ -75,16 +76,12 @@ def run_sync(args: argparse.Namespace) -> int:
     return exit_code_for(report.transfer)
 
 
-def _fields(event: Planned | Compared) -> dict[str, str]:
-    return {k: getattr(event, k) for k in event.__slots__}
-
-
 def run_compare(args: argparse.Namespace) -> int:
     def sink(event: Event) -> None:
         if not isinstance(event, Compared):
             return
         if args.json:
-            print(json.dumps({"type": "compared", **_fields(event)}, ensure_ascii=False))
+            print(json.dumps({"type": "compared", **asdict(event)}, ensure_ascii=False))
         elif event.status != "identical" or args.verbose:
             reason = f"  ({event.reason})" if event.status == "different" else ""
             print(f"{event.status:<12} {event.key}{reason}")
@@ -102,11 +99,7 @@ def run_compare(args: argparse.Namespace) -> int:
         f"{result.only_source} only in {args.source}, {result.only_target} only in {args.target}"
     )
     if args.json:
-        print(json.dumps({"type": "summary", "same": result.same, **_counts(result)}))
+        print(json.dumps({"type": "summary", "same": result.same, **asdict(result)}))
     elif not args.quiet:
         print(f"compare: {summary}", file=sys.stderr)
     return ExitCode.OK if result.same else ExitCode.PARTIAL_FAILURE
-
-
-def _counts(result: object) -> dict[str, int]:
-    return {k: getattr(result, k) for k in ("identical", "different", "only_source", "only_target")}
