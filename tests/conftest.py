@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support.partitions import Partitions, write_profiles
 
 from s3ferry.config import StoreConfig
 from s3ferry.localserver import LocalS3, LocalS3Info
@@ -22,15 +23,31 @@ def s3server() -> Iterator[LocalS3Info]:
 
 
 @pytest.fixture(scope="session")
+def s3server2() -> Iterator[LocalS3Info]:
+    """A second server with other keys: the far side of a copy between "partitions"."""
+    with LocalS3(access_key_id="s3ferryother") as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
 def s3client(s3server: LocalS3Info) -> Any:
+    return client_of(s3server)
+
+
+@pytest.fixture(scope="session")
+def s3client2(s3server2: LocalS3Info) -> Any:
+    return client_of(s3server2)
+
+
+def client_of(server: LocalS3Info) -> Any:
     import boto3
 
     return boto3.client(
         "s3",
-        endpoint_url=s3server.endpoint_url,
+        endpoint_url=server.endpoint_url,
         region_name="us-east-1",
-        aws_access_key_id=s3server.access_key_id,
-        aws_secret_access_key=s3server.secret_access_key,
+        aws_access_key_id=server.access_key_id,
+        aws_secret_access_key=server.secret_access_key,
     )
 
 
@@ -45,6 +62,39 @@ def bucket(s3client: Any) -> Iterator[str]:
     s3client.create_bucket(Bucket=name)
     yield name
     drop_bucket(s3client, name)
+
+
+@pytest.fixture
+def bucket2(s3client2: Any) -> Iterator[str]:
+    """A new, empty bucket on the second server."""
+    name = f"u{os.getpid()}-{next(_bucket_numbers)}"
+    s3client2.create_bucket(Bucket=name)
+    yield name
+    drop_bucket(s3client2, name)
+
+
+@pytest.fixture
+def partitions(
+    s3server: LocalS3Info,
+    s3server2: LocalS3Info,
+    s3client: Any,
+    s3client2: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Partitions:
+    """Source on the first server, destination on the second, each by its own profile."""
+    env = write_profiles(tmp_path_factory.mktemp("aws"), s3server, s3server2)
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Partitions(
+        StoreConfig(endpoint_url=s3server.endpoint_url, profile="src"),
+        StoreConfig(endpoint_url=s3server2.endpoint_url, profile="dst"),
+        env,
+        s3client,
+        s3client2,
+    )
 
 
 def drop_bucket(client: Any, name: str) -> None:

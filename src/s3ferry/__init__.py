@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         UsageError,
     )
     from s3ferry.jobs.backup import backup
+    from s3ferry.jobs.copy import copy
     from s3ferry.jobs.download import download, download_to_stream
     from s3ferry.jobs.inventory import InventoryReport, inventory
     from s3ferry.jobs.lifecycle import ArchiveRule, LifecyclePlan, lifecycle_apply, lifecycle_show
@@ -71,6 +72,7 @@ _WHERE = {
     "UsageError": "s3ferry.errors",
     "backup": "s3ferry.jobs.backup",
     "compare": "s3ferry.jobs.sync",
+    "copy": "s3ferry.jobs.copy",
     "disk_usage": "s3ferry.jobs.listing",
     "download": "s3ferry.jobs.download",
     "download_to_stream": "s3ferry.jobs.download",
@@ -116,6 +118,7 @@ __all__ = [
     "UsageError",
     "backup",
     "compare",
+    "copy",
     "disk_usage",
     "download",
     "download_to_stream",

@@ -15,11 +15,22 @@ from s3ferry.jobs.report import JobReport
 from s3ferry.locations import is_s3_url
 
 
-def _store_config(args: argparse.Namespace) -> StoreConfig:
+def _store_config(args: argparse.Namespace, side: str = "source") -> StoreConfig:
+    """The configuration of one side (``source``: the bucket read; ``dest``: the one
+    written): its ``--source-*``/``--dest-*`` options, else the global ones."""
+
+    def option(name: str) -> str | None:
+        value = getattr(args, f"{side}_{name}", None)
+        return value if value is not None else getattr(args, name, None)
+
     return StoreConfig(
-        endpoint_url=getattr(args, "endpoint_url", None),
-        profile=getattr(args, "profile", None),
-        region=getattr(args, "region", None),
+        endpoint_url=option("endpoint_url"),
+        profile=option("profile"),
+        region=option("region"),
+        no_sign_request=bool(
+            getattr(args, f"{side}_no_sign_request", False)
+            or getattr(args, "no_sign_request", False)
+        ),
     )
 
 
@@ -46,6 +57,7 @@ def exit_code_for(report: JobReport) -> ExitCode:
 
 
 def run_cp(args: argparse.Namespace) -> int:
+    from s3ferry.jobs.copy import copy
     from s3ferry.jobs.download import download, download_to_stream
     from s3ferry.jobs.upload import upload, upload_from_stream
 
@@ -57,8 +69,18 @@ def run_cp(args: argparse.Namespace) -> int:
         raise UsageError("options", str(e)) from e
     renderer = _renderer(args, stdout_is_data=dst == "-")
     renderer.start()
-    store = _store_config(args)
-    if is_s3_url(src) and dst == "-":
+    store = _store_config(args, "source" if is_s3_url(src) else "dest")
+    if is_s3_url(src) and is_s3_url(dst):
+        report = copy(
+            src,
+            dst,
+            transfer=transfer,
+            source_store=_store_config(args, "source"),
+            dest_store=_store_config(args, "dest"),
+            path=args.copy_path,
+            sink=renderer,
+        )
+    elif is_s3_url(src) and dst == "-":
         report = download_to_stream(
             src, sys.stdout.buffer, transfer=transfer, store=store, sink=renderer
         )
@@ -75,11 +97,7 @@ def run_cp(args: argparse.Namespace) -> int:
     elif is_s3_url(dst) and not is_s3_url(src):
         report = upload(src, dst, transfer=transfer, store=store, sink=renderer)
     else:
-        raise UsageError(
-            f"{src} {dst}",
-            "one side must be s3://bucket/... and the other local "
-            "(bucket-to-bucket copy is not supported yet)",
-        )
+        raise UsageError(f"{src} {dst}", "at least one side must be s3://bucket/...")
     renderer.finish(report)
     return exit_code_for(report)
 

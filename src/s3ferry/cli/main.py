@@ -59,6 +59,24 @@ def _add_globals(parser: argparse.ArgumentParser, top: bool) -> None:
     g.add_argument("--profile", default=default, help="AWS profile name")
     g.add_argument("--region", default=default, help="AWS region")
     g.add_argument(
+        "--no-sign-request",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="send unsigned requests (public buckets)",
+    )
+    sides = parser.add_argument_group(
+        "per-side options (override the global ones for the bucket read or written)"
+    )
+    for side in ("source", "dest"):
+        sides.add_argument(f"--{side}-endpoint-url", default=default, metavar="URL")
+        sides.add_argument(f"--{side}-profile", default=default, metavar="NAME")
+        sides.add_argument(f"--{side}-region", default=default, metavar="REGION")
+        sides.add_argument(
+            f"--{side}-no-sign-request",
+            action="store_true",
+            default=False if top else argparse.SUPPRESS,
+        )
+    g.add_argument(
         "--json",
         action="store_true",
         default=False if top else argparse.SUPPRESS,
@@ -228,10 +246,19 @@ def build_parser() -> argparse.ArgumentParser:
     cp = sub.add_parser(
         "cp",
         help="copy a file, tree or stream to or from S3",
-        description="Upload (LOCAL -> s3://), download (s3:// -> LOCAL); '-' is stdin or stdout.",
+        description="Upload (LOCAL -> s3://), download (s3:// -> LOCAL), copy between buckets "
+        "(s3:// -> s3://, server-side when the destination can read the source); "
+        "'-' is stdin or stdout.",
     )
     cp.add_argument("source")
     cp.add_argument("destination")
+    cp.add_argument(
+        "--copy-path",
+        choices=["auto", "server-side", "streamed"],
+        default="auto",
+        help="bucket to bucket: server-side copy, streamed through this machine, "
+        "or auto (server-side whenever the destination's credentials can read the source)",
+    )
     _add_globals(cp, top=False)
     _add_transfer(cp)
     local = sub.add_parser("local-s3", help="run an embedded S3 server (SeaweedFS) on loopback")

@@ -134,6 +134,11 @@ def summary(report: JobReport) -> str:
         "  verified "
         + (", ".join(f"{n:,} by {m}" for m, n in sorted(report.verified_by.items())) or "-"),
     ]
+    if report.kind == "copy":
+        lines.append(
+            f"  path     {report.server_side_objects:,} copied server-side, "
+            f"{human_bytes(report.bytes_through_client)} through this machine"
+        )
     if report.objects_skipped:
         reasons = ", ".join(f"{n:,} {r}" for r, n in sorted(report.skipped_by_reason.items()))
         lines.append(f"  skipped  {report.objects_skipped:,} ({reasons})")

@@ -23,6 +23,9 @@ class JobReport:
     failures_by_reason: dict[str, int]
     skipped_by_reason: dict[str, int]
     failures: tuple[Failure, ...]
+    # Copies between buckets: objects the store copied itself, bytes the client moved.
+    server_side_objects: int = 0
+    bytes_through_client: int = 0
 
     @property
     def ok(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -56,6 +57,9 @@ class ObjectInfo:
     checksum_crc32c: str | None = None
     storage_class: str | None = None  # None: STANDARD (S3 omits it)
     restore: str | None = None  # x-amz-restore, e.g. 'ongoing-request="false", expiry-date=...'
+    # What a copy carries over: user metadata and the standard content headers,
+    # in obstore's attribute names ("Content-Type", ..., user keys as they are).
+    attributes: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,11 @@ class S3Store:
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
+    @property
+    def endpoint(self) -> str:
+        """The service this store talks to: its endpoint URL, or AWS's (any region)."""
+        return self._side.endpoint_url or "aws"
+
     def check_bucket(self) -> None:
         """Raise unless the bucket exists and these credentials may read it.
 
@@ -138,6 +147,7 @@ class S3Store:
                 checksum_crc32c=h.headers.get("x-amz-checksum-crc32c"),
                 storage_class=h.headers.get("x-amz-storage-class"),
                 restore=h.headers.get("x-amz-restore"),
+                attributes=_attributes_of(h.headers),
             )
         try:
             with translated(self.url(key)):
@@ -153,6 +163,10 @@ class S3Store:
             checksum_crc32c=r.get("ChecksumCRC32C"),
             storage_class=r.get("StorageClass"),
             restore=r.get("Restore"),
+            attributes={
+                **r.get("Metadata", {}),
+                **{a: r[arg] for a, arg in _CONTENT_HEADERS.items() if arg in r},
+            },
         )
 
     def part_size_of(self, key: str) -> int | None:
@@ -247,6 +261,7 @@ class S3Store:
             etag=(meta["e_tag"] or "").strip('"'),
             last_modified=meta["last_modified"],
             metadata=attrs,
+            attributes=dict(result.attributes),
         )
         return data, info
 
@@ -431,6 +446,132 @@ class S3Store:
                 raise
         return "started" if r["ResponseMetadata"]["HTTPStatusCode"] == 202 else "restored"
 
+    # Copies between buckets. Multipart copies carry no checksum algorithm:
+    # whoever completes one (any worker) may know only what ListParts tells,
+    # which on some stores lacks part checksums; parts sent from the client
+    # are protected by Content-MD5 instead.
+
+    def copy_from(self, source: S3Store, source_key: str, key: str) -> str:
+        """Server-side copy of one object of ``source`` (same endpoint) to ``key``, with its
+        metadata and content type; returns the new ETag."""
+        with translated(f"{source.url(source_key)} -> {self.url(key)}"):
+            if _UNSAFE_FOR_OBSTORE.search(key) or _UNSAFE_FOR_OBSTORE.search(source_key):
+                r = self._boto.copy_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    CopySource={"Bucket": source.bucket, "Key": source_key},
+                )
+                return str(r["CopyObjectResult"]["ETag"]).strip('"')
+            return self._lean.copy(source.bucket, source_key, key)
+
+    def create_copy_multipart(self, key: str, attributes: Mapping[str, str]) -> str:
+        """Start the multipart upload a copy fills part by part; returns its id."""
+        with translated(self.url(key)):
+            r = self._boto.create_multipart_upload(
+                Bucket=self.bucket, Key=key, **_headers(attributes)
+            )
+        return str(r["UploadId"])
+
+    def upload_part_copy(
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        source: S3Store,
+        source_key: str,
+        start: int,
+        end: int,
+    ) -> str:
+        """Part ``number`` of ``key`` copied server-side from bytes ``start``..``end``
+        (exclusive) of ``source_key``; returns the part's ETag."""
+        with translated(f"{self.url(key)} part {number}"):
+            r = self._boto.upload_part_copy(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource={"Bucket": source.bucket, "Key": source_key},
+                CopySourceRange=f"bytes={start}-{end - 1}",
+            )
+        return str(r["CopyPartResult"]["ETag"])
+
+    def upload_part_md5(
+        self, key: str, upload_id: str, number: int, body: bytes | bytearray | memoryview
+    ) -> str:
+        """Send one part with its Content-MD5 (the store refuses it if the bytes differ)."""
+        digest = base64.b64encode(hashlib.md5(body).digest()).decode()
+        with translated(f"{self.url(key)} part {number}"):
+            r = self._boto.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=bytes(body) if isinstance(body, memoryview) else body,
+                ContentMD5=digest,
+            )
+        return str(r["ETag"])
+
+    def list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:
+        """The parts uploaded so far, by number.
+
+        Raises:
+            NotFoundError: the upload does not exist (completed or aborted).
+        """
+        parts: list[UploadedPart] = []
+        marker = 0
+        with translated(self.url(key)):
+            while True:
+                r = self._boto.list_parts(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker
+                )
+                parts += [
+                    UploadedPart(p["PartNumber"], p["ETag"], p["Size"], p.get("ChecksumCRC32C"))
+                    for p in r.get("Parts", ())
+                ]
+                if not r.get("IsTruncated"):
+                    return parts
+                marker = int(r["NextPartNumberMarker"])
+
+    def complete_copy_multipart(
+        self, key: str, upload_id: str, parts: Sequence[UploadedPart]
+    ) -> None:
+        """Complete a copy's multipart upload from its parts' ETags."""
+        doc = {"Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in parts]}
+        with translated(self.url(key)):
+            self._boto.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload=doc
+            )
+
+    def multipart_uploads(self, prefix: str = "") -> Iterator[OpenUpload]:
+        """The multipart uploads open under ``prefix``, page by page."""
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        with translated(f"s3://{self.bucket}/{prefix}", bucket_level=True):
+            while True:
+                r = self._boto.list_multipart_uploads(**args)
+                for u in r.get("Uploads", ()):
+                    yield OpenUpload(u["Key"], u["UploadId"], u["Initiated"])
+                if not r.get("IsTruncated"):
+                    return
+                args["KeyMarker"] = r["NextKeyMarker"]
+                args["UploadIdMarker"] = r["NextUploadIdMarker"]
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedPart:
+    """One part of an open multipart upload, as ListParts reports it."""
+
+    number: int
+    etag: str
+    size_bytes: int
+    crc32c_b64: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenUpload:
+    key: str
+    upload_id: str
+    initiated: datetime
+
 
 def _headers(metadata: Mapping[str, str]) -> dict[str, Any]:
     """botocore arguments for obstore-style attributes: Content-Type and Storage-Class apart,
@@ -443,7 +584,25 @@ def _headers(metadata: Mapping[str, str]) -> dict[str, Any]:
     return extra
 
 
-_ATTRIBUTES = {"Content-Type": "ContentType", "Storage-Class": "StorageClass"}
+# Attributes of an object that describe its content: a copy carries them over.
+_CONTENT_HEADERS = {
+    "Content-Type": "ContentType",
+    "Cache-Control": "CacheControl",
+    "Content-Disposition": "ContentDisposition",
+    "Content-Encoding": "ContentEncoding",
+    "Content-Language": "ContentLanguage",
+}
+_ATTRIBUTES = {**_CONTENT_HEADERS, "Storage-Class": "StorageClass"}
+
+
+def _attributes_of(headers: Mapping[str, str]) -> dict[str, str]:
+    """The attributes of a HEAD's (lower-case) headers that a copy carries over."""
+    found = {k[11:]: v for k, v in headers.items() if k.startswith("x-amz-meta-")}
+    for attribute in _CONTENT_HEADERS:
+        value = headers.get(attribute.lower())
+        if value is not None:
+            found[attribute] = value
+    return found
 
 
 def _check_length(subject: str, got: int, wanted: int) -> None:

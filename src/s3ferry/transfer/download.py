@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from s3ferry.config import TransferConfig
+from s3ferry.config import TransferConfig, part_size_for
 from s3ferry.errors import Cancelled, IntegrityError
 from s3ferry.storage.s3 import ObjectInfo, S3Store, crc32c_b64
 from s3ferry.transfer.buffers import BufferPool, ByteBudget
@@ -87,7 +87,7 @@ def expected_for(info: ObjectInfo) -> Expected:
     return Expected()
 
 
-def _verify_small(info: ObjectInfo, data: memoryview) -> str:
+def verify_small(info: ObjectInfo, data: memoryview) -> str:
     expected = expected_for(info)
     if len(data) != info.size_bytes:
         raise IntegrityError(
@@ -119,7 +119,7 @@ async def download_small(
 
 def _write_verified(info: ObjectInfo, data: memoryview, path: str) -> str:
     """Verify ``data`` and write it to ``path`` through a temporary file; returns the check."""
-    method = _verify_small(info, data)
+    method = verify_small(info, data)
     with _temporary(path) as tmp:
         with open(tmp, "wb", buffering=0) as f:
             f.write(data)
@@ -294,42 +294,64 @@ def stream_object(
     recorder: Recorder,
 ) -> None:
     """Write ``info``'s object to ``out`` in order; ranges are fetched ahead into the pool."""
-    assert config.part_size_bytes is not None and config.large_file_workers is not None
     started = time.monotonic()
+
+    def written(view: memoryview) -> None:
+        out.write(view)
+        recorder.progressed(info.key, len(view))
+
+    with recorder.reporting(info.key, "-"):
+        method = verified_stream(store, config, pool, info, written)
+        recorder.done(
+            info.key,
+            "-",
+            info.size_bytes,
+            method,
+            time.monotonic() - started,
+            in_parts=True,
+        )
+
+
+def verified_stream(
+    store: S3Store,
+    config: TransferConfig,
+    pool: BufferPool,
+    info: ObjectInfo,
+    consume: Callable[[memoryview], None],
+) -> str:
+    """Hand ``info``'s object to ``consume`` in order, range by range, then check the bytes
+    against the store's checksum; returns how they were verified.
+
+    Ranges follow the upload's parts when a composite checksum needs them to,
+    and are fetched ahead into ``pool``. A view is valid only during its call.
+
+    Raises:
+        IntegrityError: the bytes differ from the store's checksum (after all were consumed).
+    """
+    assert config.part_size_bytes is not None and config.large_file_workers is not None
     expected = expected_for(info)
     want_md5 = expected.method == "md5"
-    part_size = aligned_part_size(store, info, expected, config.part_size_bytes)
+    # Grown like an upload's parts, so a copy of the ranges never needs more than 10,000.
+    default = part_size_for(info.size_bytes, config.part_size_bytes)
+    part_size = aligned_part_size(store, info, expected, default)
     ranges = [
         (s, min(s + part_size, info.size_bytes)) for s in range(0, info.size_bytes, part_size)
     ]
     parts: list[_RangeHasher] = []
     whole = _RangeHasher(want_md5)
-
-    def written(view: memoryview) -> None:
-        parts.append(_RangeHasher(want_md5))
-        parts[-1].update(view)
-        whole.update(view)
-        recorder.progressed(info.key, len(view))
-
-    with recorder.reporting(info.key, "-"):
-        with ThreadPoolExecutor(config.large_file_workers) as fetchers:
-            for view in fetched_in_order(store, info.key, ranges, pool, fetchers):
-                out.write(view)
-                written(view)
-        hashers = parts if expected.composite else [whole]
-        problem = mismatch(
-            expected, Computed([h.crc for h in hashers], [h.md5.digest() for h in hashers if h.md5])
-        )
-        if problem:
-            raise IntegrityError(store.url(info.key), problem)
-        recorder.done(
-            info.key,
-            "-",
-            info.size_bytes,
-            expected.method,
-            time.monotonic() - started,
-            in_parts=True,
-        )
+    with ThreadPoolExecutor(config.large_file_workers) as fetchers:
+        for view in fetched_in_order(store, info.key, ranges, pool, fetchers):
+            parts.append(_RangeHasher(want_md5))
+            parts[-1].update(view)
+            whole.update(view)
+            consume(view)
+    hashers = parts if expected.composite else [whole]
+    problem = mismatch(
+        expected, Computed([h.crc for h in hashers], [h.md5.digest() for h in hashers if h.md5])
+    )
+    if problem:
+        raise IntegrityError(store.url(info.key), problem)
+    return expected.method
 
 
 def fetched_in_order(

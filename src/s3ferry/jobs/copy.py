@@ -1,0 +1,127 @@
+"""``copy``: one object, or every object under a prefix, from one bucket to another.
+
+Each side has its own endpoint and credentials. Objects copy server-side when
+the destination's credentials can read the source on the same endpoint
+(asked once, see :class:`~s3ferry.transfer.copy.ServerSideProbe`), and are
+streamed through the client otherwise; see :mod:`s3ferry.transfer.copy`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Iterator
+from typing import Literal
+
+from s3ferry.config import StoreConfig, TransferConfig, resolve
+from s3ferry.errors import UsageError
+from s3ferry.events import EventSink, JobStarted, discard
+from s3ferry.jobs.lanes import drive, open_store, routed
+from s3ferry.jobs.listing import default_list_workers
+from s3ferry.jobs.report import JobReport
+from s3ferry.listing.bucket import list_objects
+from s3ferry.locations import S3Url, parse_s3_url
+from s3ferry.storage.s3 import S3Store
+from s3ferry.transfer.copy import LARGE_OBJECTS_AT_ONCE, Copier, CopyItem, ServerSideProbe
+from s3ferry.transfer.recorder import Recorder
+
+CopyPath = Literal["auto", "server-side", "streamed"]
+
+
+def copy(
+    source: str,
+    destination: str,
+    *,
+    transfer: TransferConfig | None = None,
+    source_store: StoreConfig | None = None,
+    dest_store: StoreConfig | None = None,
+    path: CopyPath = "auto",
+    sink: EventSink = discard,
+) -> JobReport:
+    """Copy ``source`` (``s3://bucket/key`` or ``s3://bucket/prefix/``) to ``destination``.
+
+    As with ``download``, a source URL ending in ``/`` is a prefix; otherwise it
+    is the object of that key if it exists, else the prefix ``key/``. Keys keep
+    their path below the source prefix. ``path`` forces server-side or streamed
+    copies; "auto" picks server-side whenever it can.
+
+    Raises:
+        UsageError: a malformed URL.
+        NotFoundError / AccessDeniedError: a bucket is missing or refuses us.
+    """
+    src_url, dst_url = parse_s3_url(source), parse_s3_url(destination)
+    cfg = resolve(transfer or TransferConfig())
+    src_cfg = source_store or StoreConfig()
+    dst_cfg = dest_store or src_cfg
+    src = open_store(src_url.bucket, cfg, src_cfg)
+    dst = open_store(dst_url.bucket, cfg, dst_cfg)
+    recorder = Recorder(sink)
+    sink(JobStarted("copy", str(src_url), str(dst_url)))
+    started = time.monotonic()
+    single = None if src_url.is_prefix else src.head(src_url.key)
+    if single is not None:
+        name = src_url.key.rsplit("/", 1)[-1]
+        key = dst_url.key + name if dst_url.is_prefix else dst_url.key
+        items: Iterator[CopyItem] = iter(
+            [CopyItem(single.key, single.size_bytes, single.etag, key)]
+        )
+    else:
+        items = _listed(src, src_url, dst_url)
+    copier = run_copies(src, dst, cfg, items, recorder, probe(src, dst, src_cfg, dst_cfg, path))
+    report = JobReport.from_tally(
+        "copy", str(src_url), str(dst_url), recorder.tally, time.monotonic() - started
+    )
+    return dataclasses.replace(
+        report,
+        server_side_objects=copier.server_side_objects,
+        bytes_through_client=copier.bytes_through_client,
+    )
+
+
+def _listed(src: S3Store, src_url: S3Url, dst_url: S3Url) -> Iterator[CopyItem]:
+    prefix, target = src_url.as_prefix(), dst_url.as_prefix()
+    for e in list_objects(src, prefix, workers=default_list_workers()):
+        yield CopyItem(e.key, e.size_bytes, e.etag, target + e.key[len(prefix) :])
+
+
+def probe(
+    src: S3Store, dst: S3Store, src_cfg: StoreConfig, dst_cfg: StoreConfig, path: CopyPath
+) -> ServerSideProbe:
+    """How to decide between server-side and streamed copies for this pair of sides."""
+    if path != "auto":
+        if path == "server-side" and src.endpoint != dst.endpoint:
+            raise UsageError("--copy-path server-side", "the two sides are different endpoints")
+        return ServerSideProbe(path == "server-side")
+    if src.endpoint != dst.endpoint:
+        return ServerSideProbe(False)
+    if src_cfg == dst_cfg:
+        return ServerSideProbe(True)
+    return ServerSideProbe(None, lambda: S3Store(src.bucket, dst_cfg, max_connections=1))
+
+
+def run_copies(
+    src: S3Store,
+    dst: S3Store,
+    cfg: TransferConfig,
+    items: Iterator[CopyItem],
+    recorder: Recorder,
+    server_side: ServerSideProbe,
+) -> Copier:
+    """Copy every item through the two lanes; returns the copier (for its counts)."""
+    assert cfg.small_file_workers is not None and cfg.multipart_threshold_bytes is not None
+    copier = Copier(src, dst, cfg, recorder, server_side)
+    try:
+        asyncio.run(
+            drive(
+                routed(items, cfg.multipart_threshold_bytes, recorder),
+                copier.copy_small,
+                copier.copy_large,
+                cfg.small_file_workers,
+                large_threads=LARGE_OBJECTS_AT_ONCE,
+                cancel=copier.cancel,
+            )
+        )
+    finally:
+        copier.close()
+    return copier

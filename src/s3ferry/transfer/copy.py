@@ -1,0 +1,256 @@
+"""How one object moves between buckets.
+
+Server-side (CopyObject, or UploadPartCopy part by part for large objects,
+so objects over 5 GiB copy too) whenever the destination's credentials can
+read the source on the same endpoint: no byte passes through the client.
+Otherwise streamed: the object is read in ranges into the buffer pool,
+checked against the source's checksum, and sent as parts with Content-MD5;
+the multipart upload is completed only after every byte was verified, and
+aborted otherwise. Nothing touches the local disk.
+
+User metadata and content headers (including s3ferry's own checksum and
+mtime metadata) are carried over on both paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from s3ferry.config import TransferConfig, part_size_for
+from s3ferry.errors import AccessDeniedError, Cancelled, IntegrityError, NotFoundError
+from s3ferry.storage.glacier import require_readable
+from s3ferry.storage.s3 import ObjectInfo, S3Store, UploadedPart
+from s3ferry.transfer.buffers import BufferPool
+from s3ferry.transfer.checksums import is_plain_md5
+from s3ferry.transfer.download import verified_stream, verify_small
+from s3ferry.transfer.recorder import Recorder
+
+# Large objects copied at once (as for downloads); each has its own share of the pool.
+LARGE_OBJECTS_AT_ONCE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class CopyItem:
+    """One object to copy: its source key, size and ETag (from the listing), and its new key."""
+
+    key: str
+    size_bytes: int
+    etag: str
+    dest_key: str
+
+
+class ServerSideProbe:
+    """Whether the destination's credentials can read the source: asked once, then cached.
+
+    ``decided`` True or False skips the question (same credentials, or
+    different endpoints). Otherwise the first object is HEADed through
+    ``reader`` (a store for the source bucket signed as the destination).
+    """
+
+    def __init__(self, decided: bool | None, reader: Callable[[], S3Store] | None = None) -> None:
+        self._answer = decided
+        self._reader = reader
+        self._lock = threading.Lock()
+
+    def __call__(self, key: str) -> bool:
+        if self._answer is not None:
+            return self._answer
+        with self._lock:
+            if self._answer is None:
+                assert self._reader is not None
+                try:
+                    self._reader().head(key)
+                    self._answer = True
+                except AccessDeniedError:
+                    self._answer = False
+            return self._answer
+
+
+class Copier:
+    """Copies objects from ``source`` to ``dest``; outcomes go to ``recorder``."""
+
+    def __init__(
+        self,
+        source: S3Store,
+        dest: S3Store,
+        cfg: TransferConfig,
+        recorder: Recorder,
+        server_side: ServerSideProbe,
+    ) -> None:
+        assert cfg.large_file_workers is not None and cfg.large_file_buffers is not None
+        assert cfg.small_file_workers is not None and cfg.part_size_bytes is not None
+        self._source, self._dest = source, dest
+        self._cfg = cfg
+        self._recorder = recorder
+        self._server_side = server_side
+        self._calls = ThreadPoolExecutor(cfg.small_file_workers, "s3ferry-copy")
+        self._parts = ThreadPoolExecutor(cfg.large_file_workers, "s3ferry-part")
+        # Parts read but not yet sent, across all objects: with the pools, the memory bound.
+        self._unsent = threading.Semaphore(cfg.large_file_workers)
+        self._pool_share = max(2, cfg.large_file_buffers // LARGE_OBJECTS_AT_ONCE)
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self.bytes_through_client = 0
+        self.server_side_objects = 0
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def close(self) -> None:
+        self._calls.shutdown(wait=True)
+        self._parts.shutdown(wait=True)
+
+    def _through_client(self, size: int) -> None:
+        with self._lock:
+            self.bytes_through_client += size
+
+    def _server_copied(self) -> None:
+        with self._lock:
+            self.server_side_objects += 1
+
+    async def copy_small(self, item: CopyItem) -> None:
+        """Copy an object below the multipart threshold (one request each way at most)."""
+        started = time.monotonic()
+        with self._recorder.reporting(item.key, self._dest.url(item.dest_key)):
+            loop = asyncio.get_running_loop()
+            if await loop.run_in_executor(self._calls, self._server_side, item.key):
+                etag = await loop.run_in_executor(
+                    self._calls, self._dest.copy_from, self._source, item.key, item.dest_key
+                )
+                method = _server_copy_check(item, etag)
+                self._server_copied()
+            else:
+                data, info = await self._source.get_small(item.key)
+                method = verify_small(info, memoryview(data))
+                await self._dest.put_small(item.dest_key, data, info.attributes)
+                self._through_client(item.size_bytes)
+            self._recorder.done(
+                item.key,
+                self._dest.url(item.dest_key),
+                item.size_bytes,
+                method,
+                time.monotonic() - started,
+            )
+
+    def copy_large(self, item: CopyItem) -> None:
+        """Copy an object at or above the threshold as a multipart upload."""
+        started = time.monotonic()
+        with self._recorder.reporting(item.key, self._dest.url(item.dest_key)):
+            info = self._source.head(item.key)
+            if info is None:
+                raise NotFoundError(self._source.url(item.key), "no such key")
+            require_readable(info, self._source.url(item.key))
+            upload_id = self._dest.create_copy_multipart(item.dest_key, info.attributes)
+            server_side = self._server_side(item.key)
+            try:
+                if server_side:
+                    parts = self._copy_parts(info, item.dest_key, upload_id)
+                    method = "size"
+                else:
+                    parts, method = self._stream_parts(info, item.dest_key, upload_id)
+                self._dest.complete_copy_multipart(item.dest_key, upload_id, parts)
+            except BaseException:
+                self._dest.abort_multipart(item.dest_key, upload_id)
+                raise
+            self._check_size(item, info)
+            if server_side:
+                self._server_copied()
+            self._recorder.done(
+                item.key,
+                self._dest.url(item.dest_key),
+                info.size_bytes,
+                method,
+                time.monotonic() - started,
+                in_parts=True,
+            )
+
+    def _copy_parts(self, info: ObjectInfo, key: str, upload_id: str) -> list[UploadedPart]:
+        assert self._cfg.part_size_bytes is not None
+        part = part_size_for(info.size_bytes, self._cfg.part_size_bytes)
+        futures = [
+            (
+                n,
+                min(part, info.size_bytes - start),
+                self._parts.submit(
+                    self._dest.upload_part_copy,
+                    key,
+                    upload_id,
+                    n,
+                    self._source,
+                    info.key,
+                    start,
+                    min(start + part, info.size_bytes),
+                ),
+            )
+            for n, start in enumerate(range(0, info.size_bytes, part), start=1)
+        ]
+        return _collected(futures)
+
+    def _stream_parts(
+        self, info: ObjectInfo, key: str, upload_id: str
+    ) -> tuple[list[UploadedPart], str]:
+        futures: list[tuple[int, int, Future[str]]] = []
+
+        def send(number: int, data: bytes) -> str:
+            try:
+                return self._dest.upload_part_md5(key, upload_id, number, data)
+            finally:
+                self._unsent.release()
+
+        def consume(view: memoryview) -> None:
+            if self._cancelled.is_set():
+                raise Cancelled(self._source.url(info.key), "copy interrupted")
+            data = bytes(view)
+            self._unsent.acquire()
+            number = len(futures) + 1
+            futures.append((number, len(data), self._parts.submit(send, number, data)))
+            self._recorder.progressed(info.key, len(data))
+
+        try:
+            method = verified_stream(
+                self._source, self._cfg, BufferPool(self._pool_share), info, consume
+            )
+        except BaseException:
+            for _, _, f in futures:
+                f.cancel()
+            raise
+        parts = _collected(futures)
+        self._through_client(info.size_bytes)
+        return parts, method
+
+    def _check_size(self, item: CopyItem, info: ObjectInfo) -> None:
+        copied = self._dest.head(item.dest_key)
+        if copied is None or copied.size_bytes != info.size_bytes:
+            got = "nothing" if copied is None else f"{copied.size_bytes} bytes"
+            raise IntegrityError(
+                self._dest.url(item.dest_key), f"copy holds {got}, source has {info.size_bytes}"
+            )
+
+
+def _collected(futures: list[tuple[int, int, Future[str]]]) -> list[UploadedPart]:
+    """The parts, once every future finished; the first failure is raised after all ended."""
+    parts: list[UploadedPart] = []
+    error: BaseException | None = None
+    for number, size, future in futures:
+        try:
+            parts.append(UploadedPart(number, future.result(), size))
+        except BaseException as e:
+            error = error or e
+    if error is not None:
+        raise error
+    return parts
+
+
+def _server_copy_check(item: CopyItem, etag: str) -> str:
+    """A single-part source's ETag is its MD5; the copy's must be the same. Otherwise the
+    store's own copy is all there is to trust."""
+    if not is_plain_md5(item.etag):
+        return "server-side"
+    if etag != item.etag:
+        raise IntegrityError(item.dest_key, f"copy has ETag {etag}, source {item.etag}")
+    return "etag"
