@@ -7,6 +7,7 @@ Time is a fake clock except in the multi-process test, so no test sleeps.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -174,6 +175,30 @@ def test_extend_keeps_the_message_invisible(queue: SqliteQueue, clock: Clock) ->
     assert queue.receive()[0].attempts == 2
 
 
+@pytest.mark.timeout(30)
+def test_a_heartbeat_thread_shares_the_queue(queue: SqliteQueue) -> None:
+    queue.send([f"t{i}" for i in range(200)])
+    held = queue.receive()[0]
+    stop = threading.Event()
+    beats: list[float] = []
+
+    def heartbeat() -> None:
+        while not stop.is_set():
+            queue.extend(held, 30)
+            beats.append(30)
+
+    beating = threading.Thread(target=heartbeat)
+    beating.start()
+    while messages := queue.receive(max_messages=7):
+        for m in messages:
+            queue.ack(m)
+    stop.set()
+    beating.join()
+    queue.ack(held)
+    assert beats
+    assert queue.stats() == QueueStats(queued=0, in_flight=0, done=200, dead=0)
+
+
 def test_stale_receipts_never_change_the_new_holders_message(
     queue: SqliteQueue, clock: Clock
 ) -> None:
@@ -221,6 +246,24 @@ def test_dead_letters_are_read_in_pages_each_once(tmp_path: Path, clock: Clock) 
     queue.close()
 
 
+def test_only_stats_reads_every_row(queue: SqliteQueue, clock: Clock) -> None:
+    """Every other statement finds its rows through an index, so it stays cheap in millions."""
+    queue.send([f"t{i}" for i in range(50)])
+    statements: list[str] = []
+    queue._db.set_trace_callback(statements.append)
+    a, b, c = queue.receive(max_messages=3)
+    queue.extend(a, 60)
+    queue.release(b)
+    queue.ack(c)
+    list(queue.dead_letters())
+    queue._db.set_trace_callback(None)
+    looked_up = [s for s in statements if s.lstrip().startswith(("SELECT", "UPDATE"))]
+    assert len(looked_up) >= 7
+    for statement in looked_up:
+        plan = " ".join(row[3] for row in queue._db.execute("EXPLAIN QUERY PLAN " + statement))
+        assert "SCAN" not in plan, (statement, plan)
+
+
 def test_create_opens_an_existing_queue_and_open_shares_it(tmp_path: Path, clock: Clock) -> None:
     make(tmp_path, clock).send(["kept"])
     again = make(tmp_path, clock)
@@ -260,7 +303,7 @@ def test_a_file_that_is_not_a_queue_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://x", "sqlite://", "sqlite:///", "sqlite:///tmp/", "queue.db", ""]
+    "url", ["ftp://x", "sqlite://", "sqlite:///", "sqlite:///tmp/", "sqs://", "queue.db", ""]
 )
 def test_bad_urls_are_usage_errors(url: str) -> None:
     with pytest.raises(UsageError) as caught:

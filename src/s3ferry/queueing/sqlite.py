@@ -256,7 +256,7 @@ class SqliteQueue:
         """Bodies of dead tasks in the order they died, read :data:`DEAD_PAGE_ROWS` at a time."""
         with self._write() as db:
             _bury_spent(db, self._clock())
-        after: tuple[float, int] = (float("-inf"), 0)
+        after = (-1.0, 0)  # before any time the clock gives (seconds since the epoch)
         while True:
             with self._lock, self._translated():
                 rows = self._db.execute(
