@@ -164,8 +164,9 @@ class SqliteQueue:
                 )
 
     def receive(self, max_messages: int = 1, wait_seconds: float = 0) -> list[Message]:
-        """Claim up to ``max_messages``, looking again every :data:`POLL_INTERVAL_S` until
-        ``wait_seconds`` have passed."""
+        """Claim up to ``max_messages``; while there are none, look again every
+        :data:`POLL_INTERVAL_S` until ``wait_seconds`` have passed.
+        """
         deadline = self._clock() + wait_seconds
         while True:
             messages = self._claim(max_messages)
