@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -143,3 +144,9 @@ class StoreConfig:
     profile: str | None = None
     region: str | None = None
     no_sign_request: bool = False
+
+
+def cache_dir() -> Path:
+    """Where s3ferry keeps state between runs: ``$XDG_CACHE_HOME/s3ferry`` (``~/.cache``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "s3ferry"

@@ -163,6 +163,33 @@ class RestoresPending(Event):
     next_check_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class TaskFinished(Event):
+    """A worker finished a queue task (``ok``) or gave it back to be tried again."""
+
+    body: str
+    attempt: int
+    ok: bool
+    objects: int
+    size_bytes: int
+    error: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueProgress(Event):
+    """Where a migration stands, across all its workers."""
+
+    tasks_planned: int
+    planning_done: bool
+    queued: int
+    in_flight: int
+    done: int | None
+    dead: int
+    objects_copied: int
+    bytes_copied: int
+
+
 class EventSink(Protocol):
     def __call__(self, event: Event) -> None: ...
 

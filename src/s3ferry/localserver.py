@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from s3ferry.config import cache_dir
 from s3ferry.errors import LocalIOError, UsageError
 
 DEFAULT_ACCESS_KEY = "s3ferryadmin"
@@ -214,8 +215,7 @@ def load_state(state_file: Path) -> LocalS3Info | None:
 
 
 def default_state_file() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "s3ferry" / "local-s3.json"
+    return cache_dir() / "local-s3.json"
 
 
 def _command(data: Path, identities: Path, ports: list[int]) -> list[str]:

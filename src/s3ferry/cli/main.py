@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from s3ferry.cli.exit_codes import ExitCode
 from s3ferry.errors import S3ferryError
@@ -46,7 +47,12 @@ def positive_int(text: str) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line and exit 2."""
+    """argparse, but usage errors are one line and exit 2, and options are never abbreviated
+    (``--dest`` of one command must not be read as a prefix of ``--dest-profile``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(ExitCode.CANNOT_START, f"error: {self.prog}: {message}\n")
@@ -280,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     from s3ferry.cli.restore import add_restore_parser
 
     add_restore_parser(sub)
+    from s3ferry.cli.migrate_commands import add_parsers
+
+    add_parsers(sub, _add_globals, _add_transfer, parse_size, positive_int)
     return parser
 
 
@@ -315,6 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from s3ferry.cli.restore import run_restore
 
             return run_restore(args)
+        if args.command in ("plan", "worker", "migrate", "status", "cleanup"):
+            from s3ferry.cli import migrate_commands
+
+            return migrate_commands.run(args)
         from s3ferry.cli.commands import run_demo
 
         return run_demo(args)

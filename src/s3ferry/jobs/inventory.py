@@ -16,6 +16,7 @@ import io
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,6 +115,48 @@ def inventory(
         was_complete,
         time.monotonic() - started,
     )
+
+
+def read_inventory(directory: str | Path) -> tuple[str, Iterator[Entry]]:
+    """The source URL of a finished inventory and its entries, shard by shard in key order.
+
+    Raises:
+        UsageError: ``directory`` holds no s3ferry inventory, or an unfinished one.
+    """
+    root = Path(directory)
+    try:
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        source, fmt, shards = manifest["source"], manifest["format"], manifest["shards"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(str(root), "holds no s3ferry inventory (manifest.json)") from e
+    if not manifest.get("complete"):
+        raise UsageError(str(root), "inventory is unfinished; run the inventory command again")
+    return str(source), _shard_entries(root, [str(s["file"]) for s in shards], str(fmt))
+
+
+def _shard_entries(root: Path, files: list[str], fmt: str) -> Iterator[Entry]:
+    for name in files:
+        path = root / name
+        try:
+            with gzip.open(path, "rt", encoding="utf-8", errors="surrogateescape") as f:
+                if fmt == "csv":
+                    for row in csv.reader(f):
+                        yield Entry(row[1], int(row[2]), row[4], row[3], row[5], row[6] or None)
+                    continue
+                for line in f:
+                    d = json.loads(line)
+                    yield Entry(
+                        d["key"],
+                        d["size"],
+                        d["etag"],
+                        d["last_modified"],
+                        d["storage_class"],
+                        d["checksum_algorithm"],
+                    )
+        except (OSError, EOFError) as e:
+            raise LocalIOError(str(path), f"cannot read inventory shard: {e}") from e
+        except (ValueError, KeyError, IndexError) as e:
+            raise UsageError(str(path), f"is not an s3ferry inventory shard: {e}") from e
 
 
 class _ShardWriter:

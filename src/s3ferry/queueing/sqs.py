@@ -27,9 +27,10 @@ What SQS decides, and so differs from the SQLite queue:
   "invalid receipt" answers, ``extend`` raises ``NotFoundError`` on them;
   AWS documents that DeleteMessage with an old receipt succeeds but may
   delete nothing, and some servers (moto) do delete;
-- ``dead_letters`` receives from the dead-letter queue without deleting: each
-  message read stays invisible there for the visibility timeout, so a second
-  listing within that time misses it, and every read adds to its receive count.
+- ``dead_letters`` receives from the dead-letter queue without deleting: the
+  messages read are hidden while it iterates and made visible again at the
+  end (it keeps their receipts meanwhile), and every read adds to their
+  receive count.
 """
 
 from __future__ import annotations
@@ -243,23 +244,39 @@ class SqsQueue:
         return QueueStats(queued=queued, in_flight=in_flight, done=None, dead=dead)
 
     def dead_letters(self) -> Iterator[str]:
-        """Bodies in the dead-letter queue, left there (see the module docstring for the limits)."""
+        """Bodies in the dead-letter queue, left there (see the module docstring for the limits).
+
+        Each message read is hidden while the iteration runs and made visible
+        again when it ends, so the next reader sees them all.
+        """
         if not self._dead_url:
             return
-        while True:
-            # A long poll asks every SQS server, so an empty answer means an empty queue.
-            response = self._request(
-                "receive_message",
-                QueueUrl=self._dead_url,
-                MaxNumberOfMessages=MAX_BATCH_MESSAGES,
-                WaitTimeSeconds=1,
-                VisibilityTimeout=self._visibility_s,
-            )
-            messages = response.get("Messages", ())
-            if not messages:
-                return
-            for m in messages:
-                yield m["Body"]
+        seen: list[str] = []
+        try:
+            while True:
+                # A long poll asks every SQS server, so an empty answer means an empty queue.
+                response = self._request(
+                    "receive_message",
+                    QueueUrl=self._dead_url,
+                    MaxNumberOfMessages=MAX_BATCH_MESSAGES,
+                    WaitTimeSeconds=1,
+                    VisibilityTimeout=self._visibility_s,
+                )
+                messages = response.get("Messages", ())
+                if not messages:
+                    return
+                for m in messages:
+                    seen.append(m["ReceiptHandle"])
+                    yield m["Body"]
+        finally:
+            for i in range(0, len(seen), MAX_BATCH_MESSAGES):
+                entries = [
+                    {"Id": str(n), "ReceiptHandle": r, "VisibilityTimeout": 0}
+                    for n, r in enumerate(seen[i : i + MAX_BATCH_MESSAGES])
+                ]
+                self._request(
+                    "change_message_visibility_batch", QueueUrl=self._dead_url, Entries=entries
+                )
 
     def close(self) -> None:
         """Close the client's connections."""

@@ -1,0 +1,347 @@
+"""``plan``, ``migrate``, ``status`` and ``cleanup``: a bucket-to-bucket copy through a task queue.
+
+``plan`` streams a listing (or an s3ferry inventory) of the source, merge-joined
+with the destination's listing, into tasks on a queue: objects already at the
+destination (same size, and same MD5 where both ETags are one) are left out,
+small objects are packed, large ones split into part tasks of one multipart
+upload each. ``migrate`` is plan + local worker processes in one command, and
+is resumable: run again, it first lets the workers finish what the queue
+still holds, then plans again, which finds only what is still missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from pathlib import Path
+
+from s3ferry.config import StoreConfig, TransferConfig, cache_dir, resolve
+from s3ferry.errors import S3ferryError, UsageError
+from s3ferry.events import EventSink, JobStarted, QueueProgress, discard
+from s3ferry.jobs.inventory import read_inventory
+from s3ferry.jobs.lanes import open_store
+from s3ferry.jobs.listing import default_list_workers
+from s3ferry.jobs.worker import QueueAccess, WorkerConfig, WorkerPool, drained
+from s3ferry.listing.bucket import list_objects
+from s3ferry.listing.keyspace import key_order
+from s3ferry.locations import is_s3_url, parse_s3_url
+from s3ferry.planning.diff import merge_join
+from s3ferry.planning.tasks import ObjectRef, PartTask, PlanLimits, decode, encode, plan_tasks
+from s3ferry.queueing import open_queue
+from s3ferry.queueing.base import QueueStats
+from s3ferry.storage.listing import Entry
+from s3ferry.storage.s3 import S3Store
+from s3ferry.transfer.checksums import is_plain_md5
+
+SEND_BATCH = 100
+PROGRESS_SECONDS = 1.0
+MAX_DEAD_REPORTED = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PlanReport:
+    tasks: int
+    part_tasks: int
+    objects: int
+    size_bytes: int
+    objects_present: int
+    uploads_started: int
+
+
+@dataclass(frozen=True, slots=True)
+class MigrateReport:
+    """What a migration did; ``dead_tasks`` lists (up to 100) bodies of tasks given up on."""
+
+    plan: PlanReport
+    objects_copied: int
+    bytes_copied: int
+    tasks_done: int
+    dead: int
+    dead_tasks: tuple[str, ...]
+    uploads_aborted: int
+    workers_restarted: int
+    seconds: float
+    queue: str
+
+    @property
+    def ok(self) -> bool:
+        return self.dead == 0
+
+
+def plan(
+    source: str,
+    dest: str,
+    queue: str,
+    *,
+    limits: PlanLimits | None = None,
+    source_store: StoreConfig | None = None,
+    dest_store: StoreConfig | None = None,
+    queue_endpoint_url: str | None = None,
+    sink: EventSink = discard,
+) -> PlanReport:
+    """Put on ``queue`` the tasks that copy ``source`` (``s3://bucket/prefix`` or the
+    directory of an s3ferry inventory) to ``dest``, leaving out what is there already.
+
+    Raises:
+        UsageError: bad limits, URL or inventory; a queue URL that names nothing known.
+        NotFoundError / AccessDeniedError: a bucket or queue is missing or refuses us.
+    """
+    q = open_queue(queue, endpoint_url=queue_endpoint_url, create=True)
+    try:
+        return _plan_into(
+            q.send, source, dest, limits or PlanLimits(), source_store, dest_store, sink
+        )
+    finally:
+        q.close()
+
+
+def _plan_into(
+    send: Callable[[list[str]], None],
+    source: str,
+    dest: str,
+    limits: PlanLimits,
+    source_store: StoreConfig | None,
+    dest_store: StoreConfig | None,
+    sink: EventSink,
+    planned: Callable[[int], None] | None = None,
+) -> PlanReport:
+    limits.check()
+    if is_s3_url(source):
+        src_url, inventoried = parse_s3_url(source), None
+    else:
+        listed_source, inventoried = read_inventory(source)
+        src_url = parse_s3_url(listed_source)
+    dst_url = parse_s3_url(dest)
+    cfg = resolve(TransferConfig(small_file_workers=8, large_file_workers=8))
+    src = open_store(src_url.bucket, cfg, source_store)
+    dst = open_store(dst_url.bucket, cfg, dest_store)
+    sink(JobStarted("plan", str(src_url), str(dst_url)))
+    src_prefix, dst_prefix = src_url.as_prefix(), dst_url.as_prefix()
+    entries = inventoried or list_objects(src, src_prefix, workers=default_list_workers())
+    counts = {"objects": 0, "bytes": 0, "present": 0, "uploads": 0}
+
+    def missing() -> Iterator[ObjectRef]:
+        for e in _missing(entries, dst, src_prefix, dst_prefix, counts):
+            counts["objects"] += 1
+            counts["bytes"] += e.size_bytes
+            yield e
+
+    def start_upload(ref: ObjectRef) -> str:
+        info = src.head(src_prefix + ref.key)
+        counts["uploads"] += 1
+        attributes = info.attributes if info is not None else {}
+        return dst.create_copy_multipart(dst_prefix + ref.key, attributes)
+
+    tasks = parts = 0
+    batch: list[str] = []
+    for task in plan_tasks(missing(), str(src_url), str(dst_url), limits, start_upload):
+        tasks += 1
+        parts += isinstance(task, PartTask)
+        batch.append(encode(task))
+        if len(batch) == SEND_BATCH:
+            send(batch)
+            batch = []
+            if planned is not None:
+                planned(tasks)
+    if batch:
+        send(batch)
+    if planned is not None:
+        planned(tasks)
+    return PlanReport(
+        tasks, parts, counts["objects"], counts["bytes"], counts["present"], counts["uploads"]
+    )
+
+
+def _missing(
+    entries: Iterator[Entry],
+    dst: S3Store,
+    src_prefix: str,
+    dst_prefix: str,
+    counts: dict[str, int],
+) -> Iterator[ObjectRef]:
+    """Source objects (keys relative to the prefix) the destination lacks or holds otherwise."""
+    order = key_order(dst.list_page(dst_prefix, max_keys=1).path_ordered)
+    there = ((e.key[len(dst_prefix) :], e) for e in list_objects(dst, dst_prefix))
+    here = ((e.key[len(src_prefix) :], e) for e in entries if e.key.startswith(src_prefix))
+    for pair in merge_join(here, there, order):
+        a, b = pair.left, pair.right
+        if a is None:
+            continue
+        if b is not None and b.size_bytes == a.size_bytes:
+            both_md5 = is_plain_md5(a.etag) and is_plain_md5(b.etag)
+            if not both_md5 or a.etag == b.etag:
+                counts["present"] += 1
+                continue
+        yield ObjectRef(pair.key, a.size_bytes, a.etag)
+
+
+def default_queue(state_dir: Path, source: str, dest: str) -> str:
+    """The embedded queue of one migration, named after its two ends."""
+    name = hashlib.sha256(f"{source}\n{dest}".encode()).hexdigest()[:16]
+    return f"sqlite:///{state_dir / f'migrate-{name}.db'}"
+
+
+def migrate(
+    source: str,
+    dest: str,
+    *,
+    workers: int = 4,
+    queue: str | None = None,
+    state_dir: str | Path | None = None,
+    limits: PlanLimits | None = None,
+    worker: WorkerConfig | None = None,
+    queue_endpoint_url: str | None = None,
+    max_attempts: int = 5,
+    sink: EventSink = discard,
+) -> MigrateReport:
+    """Copy ``source`` to ``dest`` (both ``s3://bucket/prefix``) by planning into a queue
+    and running ``workers`` local worker processes until it is drained.
+
+    Raises:
+        UsageError: bad options or URLs.
+        NotFoundError / AccessDeniedError: a bucket or queue is missing or refuses us.
+    """
+    if workers < 1:
+        raise UsageError(f"--workers {workers}", "must be at least 1")
+    wcfg = worker or WorkerConfig()
+    started = time.monotonic()
+    state = Path(state_dir) if state_dir else cache_dir() / "migrate"
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(str(state), f"cannot create the state directory: {e.strerror}") from e
+    access = QueueAccess(
+        queue or default_queue(state, source, dest),
+        queue_endpoint_url,
+        wcfg.visibility_seconds,
+        max_attempts,
+    )
+    q = access.open(create=True)
+    pool = WorkerPool(access, wcfg, workers)
+    planned_tasks = 0
+
+    def progress() -> None:
+        s = q.stats()
+        _, objects, size = pool.totals()
+        done = pool.no_more_tasks.is_set()
+        sink(
+            QueueProgress(planned_tasks, done, s.queued, s.in_flight, s.done, s.dead, objects, size)
+        )
+
+    def planned(n: int) -> None:
+        nonlocal planned_tasks
+        planned_tasks = n
+
+    sink(JobStarted("migrate", source, dest))
+    try:
+        pool.start()
+        # What an earlier run left on the queue is done first; planning then finds the rest.
+        _wait(lambda: drained(q.stats()), pool, progress)
+        report = _plan_into(
+            q.send,
+            source,
+            dest,
+            limits or PlanLimits(),
+            wcfg.source_store,
+            wcfg.dest_store,
+            sink,
+            planned,
+        )
+        pool.no_more_tasks.set()
+        _wait(pool.finished, pool, progress)
+        progress()
+        stats = q.stats()
+        dead = tuple(islice(q.dead_letters(), MAX_DEAD_REPORTED))
+    finally:
+        pool.stop(wcfg.stop_seconds + 5)
+        q.close()
+    aborted = _abort_stale(dest, wcfg.dest_store) if drained(stats) else 0
+    tasks_done, objects, size = pool.totals()
+    return MigrateReport(
+        report,
+        objects,
+        size,
+        tasks_done,
+        stats.dead,
+        dead,
+        aborted,
+        pool.restarted,
+        time.monotonic() - started,
+        access.url,
+    )
+
+
+def _wait(done: Callable[[], bool], pool: WorkerPool, tick: Callable[[], None]) -> None:
+    while not done():
+        pool.replace_dead()
+        tick()
+        time.sleep(PROGRESS_SECONDS)
+
+
+def status(queue: str, *, queue_endpoint_url: str | None = None) -> QueueStatus:
+    """Tasks by state, and the objects and bytes of the dead ones, of ``queue``."""
+    q = open_queue(queue, endpoint_url=queue_endpoint_url)
+    try:
+        stats = q.stats()
+        dead_objects = dead_bytes = 0
+        for body in q.dead_letters():
+            try:
+                task = decode(body)
+            except UsageError:
+                continue
+            dead_objects += 1 if isinstance(task, PartTask) else len(task.objects)
+            dead_bytes += task.size_bytes
+    finally:
+        q.close()
+    return QueueStatus(stats, dead_objects, dead_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatus:
+    stats: QueueStats
+    dead_objects: int
+    dead_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaleUpload:
+    key: str
+    upload_id: str
+    initiated: datetime
+    aborted: bool
+    error: str = ""
+
+
+def cleanup(
+    target: str,
+    *,
+    older_than: timedelta = timedelta(days=1),
+    dry_run: bool = False,
+    store: StoreConfig | None = None,
+) -> Iterator[StaleUpload]:
+    """Abort the multipart uploads under ``target`` (``s3://bucket[/prefix]``) started more
+    than ``older_than`` ago; yields each one found, aborted or (``dry_run``) not."""
+    url = parse_s3_url(target)
+    s3 = open_store(url.bucket, resolve(TransferConfig()), store)
+    cutoff = datetime.now(UTC) - older_than
+    for upload in s3.multipart_uploads(url.key):
+        if upload.initiated > cutoff:
+            continue
+        if dry_run:
+            yield StaleUpload(upload.key, upload.upload_id, upload.initiated, False)
+            continue
+        try:
+            s3.abort_multipart(upload.key, upload.upload_id)
+            yield StaleUpload(upload.key, upload.upload_id, upload.initiated, True)
+        except S3ferryError as e:
+            yield StaleUpload(upload.key, upload.upload_id, upload.initiated, False, str(e))
+
+
+def _abort_stale(dest: str, store: StoreConfig) -> int:
+    """Once a migration's queue is drained, any upload left open under its destination
+    belongs to a task given up on or a plan cut short: abort it."""
+    return sum(u.aborted for u in cleanup(dest, older_than=timedelta(0), store=store))

@@ -1,0 +1,272 @@
+"""Migration through a queue: plan -> queue -> worker processes, on real servers.
+
+SQS is played by moto's server (no other local SQS server is installable
+here); S3 by SeaweedFS: one server for same-server (server-side) copies, two
+with different keys for copies between "partitions" that no credential spans.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.moto import MOTO_KEYS, moto_server
+from support.partitions import Partitions
+from support.trees import bucket_contents
+
+from s3ferry.config import StoreConfig
+from s3ferry.jobs.migrate import migrate, plan, status
+from s3ferry.jobs.worker import TaskRunner, WorkerConfig
+from s3ferry.planning.tasks import PartTask, PlanLimits, decode
+from s3ferry.queueing import open_queue
+
+MiB = 1024 * 1024
+S3FERRY = str(Path(sys.executable).parent / "s3ferry")
+
+
+def _fill(client: Any, bucket: str, count: int, big: int, seed: int = 7) -> dict[str, str]:
+    """``count`` small objects (0-40 KB) and ``big`` objects of 11-13 MiB (split into parts)."""
+    rng = random.Random(seed)
+    objects = {
+        f"data/d{i % 13}/o{i:05d}": rng.randbytes(rng.choice((0, 10, 4000, 40_000)))
+        for i in range(count)
+    }
+    objects |= {
+        f"data/big/b{i}": rng.randbytes(11 * MiB + rng.randrange(2 * MiB)) for i in range(big)
+    }
+    for key, body in objects.items():
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+    return {k[len("data/") :]: hashlib.md5(v).hexdigest() for k, v in objects.items()}
+
+
+def _open_uploads(client: Any, bucket: str) -> list[Any]:
+    return list(client.list_multipart_uploads(Bucket=bucket).get("Uploads", ()))
+
+
+def test_migrate_on_one_server_then_again(
+    s3client: Any, bucket: str, store_config: StoreConfig, tmp_path: Path
+) -> None:
+    expected = _fill(s3client, bucket, 150, 1)
+    worker = WorkerConfig(source_store=store_config, dest_store=store_config, wait_seconds=0.5)
+    report = migrate(
+        f"s3://{bucket}/data/",
+        f"s3://{bucket}/copy/",
+        workers=2,
+        state_dir=tmp_path,
+        worker=worker,
+    )
+    assert report.ok and report.dead == 0
+    assert report.plan.objects == len(expected) and report.plan.part_tasks == 3
+    assert report.bytes_copied == report.plan.size_bytes
+    assert bucket_contents(s3client, bucket, "copy/") == expected
+    assert not _open_uploads(s3client, bucket)
+    again = migrate(
+        f"s3://{bucket}/data/", f"s3://{bucket}/copy/", workers=1, state_dir=tmp_path, worker=worker
+    )
+    assert again.plan.objects == 0 and again.plan.objects_present == len(expected)
+
+
+def test_a_part_task_done_twice_is_not_an_error(
+    s3client: Any, bucket: str, store_config: StoreConfig, tmp_path: Path
+) -> None:
+    """Whoever sends the last part completes the upload; a redelivered part task then
+    finds the object complete."""
+    _fill(s3client, bucket, 0, 1)
+    url = f"sqlite:///{tmp_path}/q.db"
+    plan(
+        f"s3://{bucket}/data/",
+        f"s3://{bucket}/copy/",
+        url,
+        source_store=store_config,
+        dest_store=store_config,
+    )
+    q = open_queue(url)
+    tasks = [decode(m.body) for m in q.receive(10)]
+    assert all(isinstance(t, PartTask) for t in tasks) and len(tasks) == 3
+    runner = TaskRunner(WorkerConfig(source_store=store_config, dest_store=store_config))
+    results = [runner.run(t, again=False) for t in tasks]
+    assert [r[0] for r in results] == [0, 0, 1]
+    assert runner.run(tasks[-1], again=True)[0] == 0
+    assert not _open_uploads(s3client, bucket)
+
+
+@pytest.fixture(scope="module")
+def sqs() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+def _worker_pids(parent: int) -> list[int]:
+    """The worker processes (multiprocessing spawns) below ``parent``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _migration_through_sqs(
+    partitions: Partitions, bucket: str, bucket2: str, sqs: str, tmp_path: Path, count: int
+) -> None:
+    """Plan into SQS, delete one planned source object (a poison task), then run 4 worker
+    processes and SIGKILL two of them at random moments."""
+    expected = _fill(partitions.source_client, bucket, count, 3)
+    credentials = Path(partitions.env["AWS_SHARED_CREDENTIALS_FILE"])
+    credentials.write_text(
+        credentials.read_text()
+        + f"[default]\naws_access_key_id = {MOTO_KEYS['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {MOTO_KEYS['AWS_SECRET_ACCESS_KEY']}\n"
+    )
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **partitions.env}
+    env["AWS_REGION"] = "us-east-1"
+    sides = partitions.cli_args()
+    queue = ["--queue", f"sqs://migrate-{os.getpid()}-{count}", "--queue-endpoint-url", sqs]
+    planned = subprocess.run(
+        [
+            S3FERRY,
+            "plan",
+            "--inventory",
+            f"s3://{bucket}/data/",
+            "--dest",
+            f"s3://{bucket2}/copy/",
+            *queue,
+            *sides,
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    assert planned.returncode == 0, planned.stderr
+    summary = json.loads(planned.stdout)
+    assert summary["objects"] == len(expected) and summary["uploads_started"] == 3
+    poison = "d5/o00005"
+    partitions.source_client.delete_object(Bucket=bucket, Key=f"data/{poison}")
+    worker = subprocess.Popen(
+        [
+            S3FERRY,
+            "worker",
+            *queue,
+            *sides,
+            "--processes",
+            "4",
+            "--exit-when-empty",
+            "--visibility-timeout",
+            "5",
+            "--json",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    rng = random.Random(count)
+    killed = 0
+    deadline = time.monotonic() + 120
+    while killed < 2 and worker.poll() is None and time.monotonic() < deadline:
+        time.sleep(rng.uniform(0.5, 2.0))
+        pids = _worker_pids(worker.pid)
+        if pids:
+            os.kill(rng.choice(pids), signal.SIGKILL)
+            killed += 1
+    out, err = worker.communicate(timeout=600)
+    assert worker.returncode == 0, err
+    assert killed == 2
+    copied = bucket_contents(partitions.dest_client, bucket2, "copy/")
+    del expected[poison]
+    assert copied == expected
+    assert not _open_uploads(partitions.dest_client, bucket2)
+    result = status(f"sqs://migrate-{os.getpid()}-{count}", queue_endpoint_url=sqs)
+    assert result.stats.dead == 1 and result.stats.queued == 0
+    dead = list(open_queue(f"sqs://migrate-{os.getpid()}-{count}", endpoint_url=sqs).dead_letters())
+    assert len(dead) == 1 and poison in dead[0]
+
+
+def test_workers_killed_mid_run_lose_nothing(
+    partitions: Partitions, bucket: str, bucket2: str, sqs: str, tmp_path: Path
+) -> None:
+    _migration_through_sqs(partitions, bucket, bucket2, sqs, tmp_path, 400)
+
+
+@pytest.mark.slow
+def test_five_thousand_objects_with_workers_killed(
+    partitions: Partitions, bucket: str, bucket2: str, sqs: str, tmp_path: Path
+) -> None:
+    _migration_through_sqs(partitions, bucket, bucket2, sqs, tmp_path, 5000)
+
+
+def test_migrate_killed_then_run_again_finishes(
+    s3client: Any, bucket: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    expected = _fill(s3client, bucket, 300, 2)
+    args = [
+        S3FERRY,
+        "migrate",
+        f"s3://{bucket}/data/",
+        f"s3://{bucket}/copy/",
+        "--workers",
+        "2",
+        "--state-dir",
+        str(tmp_path),
+        "--visibility-timeout",
+        "5",
+        "--json",
+    ]
+    first = subprocess.Popen(args, env=cli_env, stdout=subprocess.PIPE, start_new_session=True)
+    assert first.stdout is not None
+    for line in first.stdout:
+        record = json.loads(line)
+        if record["type"] == "progress" and record["objects_copied"] > 0:
+            break
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    first.stdout.close()
+    second = subprocess.run(args, env=cli_env, capture_output=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert bucket_contents(s3client, bucket, "copy/") == expected
+    assert not _open_uploads(s3client, bucket)
+
+
+def test_worker_exits_zero_on_sigterm_and_gives_back_its_tasks(
+    s3client: Any, bucket: str, store_config: StoreConfig, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    _fill(s3client, bucket, 300, 0)
+    url = f"sqlite:///{tmp_path}/q.db"
+    plan(
+        f"s3://{bucket}/data/",
+        f"s3://{bucket}/copy/",
+        url,
+        limits=PlanLimits(max_objects=1),
+        source_store=store_config,
+        dest_store=store_config,
+    )
+    worker = subprocess.Popen(
+        [S3FERRY, "worker", "--queue", url, "--processes", "2"],
+        env=cli_env,
+        stderr=subprocess.PIPE,
+    )
+    q = open_queue(url)
+    while (q.stats().done or 0) == 0:
+        time.sleep(0.1)
+    worker.send_signal(signal.SIGTERM)
+    _, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err
+    after = q.stats()
+    assert after.in_flight == 0 and after.dead == 0
+    assert (after.done or 0) + after.queued == 300
