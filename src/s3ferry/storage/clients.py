@@ -152,7 +152,7 @@ def _botocore_config(max_connections: int, unsigned: bool) -> Any:
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         # One attempt: storage.retry retries every request, once (counts must not multiply).
-        retries={"mode": "standard", "max_attempts": 1},
+        retries={"mode": "standard", "total_max_attempts": 1},
         signature_version=UNSIGNED if unsigned else None,
     )
 

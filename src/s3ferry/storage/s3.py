@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import re
 import threading
@@ -329,7 +330,9 @@ class S3Store:
         for upload in self._uploads_of(key):
             lost = upload["Key"] == key and upload["UploadId"] != keep
             if lost and upload["Initiated"].timestamp() >= since:
-                self.abort_multipart(key, upload["UploadId"])
+                # Gone already: a retried abort whose first answer was lost.
+                with contextlib.suppress(NotFoundError):
+                    self.abort_multipart(key, upload["UploadId"])
 
     @retried
     def _uploads_of(self, key: str) -> list[dict[str, Any]]:
