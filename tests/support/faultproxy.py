@@ -91,7 +91,7 @@ class FaultProxy:
         self._rng = random.Random(faults.seed)
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
-        self._clients: set[asyncio.StreamWriter] = set()
+        self._clients: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self.port = 0
 
@@ -111,17 +111,22 @@ class FaultProxy:
         async def close() -> None:
             assert self._server is not None
             self._server.close()
-            for writer in self._clients:
+            tasks = list(self._clients.values())
+            for writer in list(self._clients):
                 writer.transport.abort()
-            await self._server.wait_closed()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.sleep(0.01)  # lets the closed transports release their sockets
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        self._clients.add(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients[writer] = task
         try:
             while (request := await _read_request(reader, writer)) is not None:
                 self.requests.append((request.start_line, request.headers.get("range")))
@@ -145,7 +150,7 @@ class FaultProxy:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
-            self._clients.discard(writer)
+            del self._clients[writer]
             if upstream is not None:
                 upstream[1].close()
             writer.close()
