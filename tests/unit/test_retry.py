@@ -164,6 +164,17 @@ def test_a_thread_waits_for_a_slot_and_gets_it_when_one_is_released() -> None:
 
 
 @pytest.mark.timeout(10)
+def test_a_blocking_request_on_an_event_loop_thread_never_waits_for_that_loops_slots() -> None:
+    pacer = Pacer("http://s3", max_limit=1)
+
+    async def main() -> None:
+        await pacer.acquire_async()
+        pacer.acquire()  # a listing page fetched by a generator the loop consumes
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
 def test_tasks_wait_on_the_event_loop_and_cancelled_waiters_give_their_slot_back() -> None:
     pacer = Pacer("http://s3", max_limit=1)
 

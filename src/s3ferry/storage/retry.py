@@ -118,9 +118,17 @@ class Pacer:
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
-        """Take a slot, blocking this thread while the limit is reached."""
+        """Take a slot, blocking this thread while the limit is reached.
+
+        On a thread running an event loop it never blocks (it takes a slot over
+        the limit): the slots it would wait for may be held by that loop's own
+        tasks, which could then never finish.
+        """
         with self._lock:
             if self._in_flight < self.slots and not self._waiters:
+                self._in_flight += 1
+                return
+            if asyncio._get_running_loop() is not None:
                 self._in_flight += 1
                 return
             handed = threading.Lock()
