@@ -295,7 +295,7 @@ class Retrier:
         slot); raises ``error`` (releasing the slot) when it must not be sent again."""
         try:
             delay = self._decide(error, failures)
-        except S3ferryError:
+        except BaseException:  # ``error`` given up on, or a failing sink or refresh
             self.pacer.release(succeeded=False)
             raise
         failures.count += 1
