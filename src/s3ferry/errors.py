@@ -9,8 +9,10 @@ trying again could help, so callers decide without parsing messages::
     ├── StoreError            the object store refused or failed a request
     │   ├── NotFoundError     missing bucket or key
     │   ├── AccessDeniedError wrong credentials or no permission
+    │   │   └── CredentialsExpiredError temporary credentials expired (refreshed once, then fatal)
     │   ├── ObjectArchivedError archived (Glacier, Deep Archive) and not restored
-    │   └── TransientError    5xx, throttling, connection reset (retryable)
+    │   └── TransientError    5xx, timeout, connection reset, truncated body (retryable)
+    │       └── ThrottledError  503 SlowDown and its kin: slow down, then retry
     ├── IntegrityError        bytes read back or stored differ from the source
     ├── SourceChangedError    a local file changed while it was being read
     ├── LocalIOError          a local file could not be read or written
@@ -53,6 +55,10 @@ class AccessDeniedError(StoreError):
     """The credentials are wrong or lack permission."""
 
 
+class CredentialsExpiredError(AccessDeniedError):
+    """The store says the (temporary) credentials have expired: worth one refresh, no more."""
+
+
 class ObjectArchivedError(StoreError):
     """The object is archived (Glacier, Deep Archive) and must be restored before it is read."""
 
@@ -61,6 +67,11 @@ class TransientError(StoreError):
     """A failure that may pass: throttling, 5xx, a broken connection."""
 
     retryable = True
+
+
+class ThrottledError(TransientError):
+    """The store asks us to slow down (503 SlowDown, also inside a 200 to a copy or a
+    CompleteMultipartUpload): the request rate of the whole process drops, then it is retried."""
 
 
 class IntegrityError(S3ferryError):

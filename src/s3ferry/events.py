@@ -190,6 +190,31 @@ class QueueProgress(Event):
     bytes_copied: int
 
 
+@dataclass(frozen=True, slots=True)
+class Retried(Event):
+    """A request failed and is sent again after ``delay_s`` seconds.
+
+    ``kind`` is ``throttled`` (the store asked us to slow down), ``transient``
+    (5xx, reset, timeout, truncated body) or ``expired`` (credentials refreshed);
+    ``attempt`` is the number of the attempt that failed (1 for the first).
+    """
+
+    subject: str
+    kind: str
+    attempt: int
+    delay_s: float
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PaceChanged(Event):
+    """The requests in flight allowed to ``endpoint`` (for one set of credentials) are now
+    ``limit``: lowered when the store throttles, grown back as requests succeed."""
+
+    endpoint: str
+    limit: int
+
+
 class EventSink(Protocol):
     def __call__(self, event: Event) -> None: ...
 

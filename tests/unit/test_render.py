@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 from s3ferry.cli.render import JsonRenderer, TextRenderer, human_bytes, summary
 from s3ferry.events import BytesTransferred, ListingFinished, ObjectDone, ObjectFailed, ObjectQueued
@@ -39,6 +40,18 @@ def test_summary_names_counts_rate_and_reasons() -> None:
     assert "3 by crc32c" in text
     assert "skipped  1 (1 empty directory)" in text
     assert "FAILED   2 (2 IntegrityError)" in text
+
+
+def test_summary_shows_retries_by_kind_and_how_far_throttling_lowered_the_pace() -> None:
+    report = replace(_report(), retries_by_kind={"throttled": 5, "transient": 2}, lowest_pace=4)
+    text = summary(report)
+    assert "retried  7 requests (5 throttled, 2 transient); throttled down to 4 in flight" in text
+    assert "retried" not in summary(_report())
+    out = io.StringIO()
+    JsonRenderer(out).finish(report)
+    record = json.loads(out.getvalue())
+    assert record["retries_by_kind"] == {"throttled": 5, "transient": 2}
+    assert record["lowest_pace"] == 4
 
 
 def test_live_status_counts_bytes_once_and_shows_eta() -> None:

@@ -142,6 +142,12 @@ def summary(report: JobReport) -> str:
     if report.objects_skipped:
         reasons = ", ".join(f"{n:,} {r}" for r, n in sorted(report.skipped_by_reason.items()))
         lines.append(f"  skipped  {report.objects_skipped:,} ({reasons})")
+    if report.retries_by_kind:
+        kinds = ", ".join(f"{n:,} {k}" for k, n in sorted(report.retries_by_kind.items()))
+        retried = f"  retried  {sum(report.retries_by_kind.values()):,} requests ({kinds})"
+        if report.lowest_pace is not None:
+            retried += f"; throttled down to {report.lowest_pace:,} in flight"
+        lines.append(retried)
     if report.objects_failed:
         reasons = ", ".join(f"{n:,} {r}" for r, n in sorted(report.failures_by_reason.items()))
         lines.append(f"  FAILED   {report.objects_failed:,} ({reasons})")

@@ -54,9 +54,9 @@ def copy(
     cfg = resolve(transfer or TransferConfig())
     src_cfg = source_store or StoreConfig()
     dst_cfg = dest_store or src_cfg
-    src = open_store(src_url.bucket, cfg, src_cfg)
-    dst = open_store(dst_url.bucket, cfg, dst_cfg)
     recorder = Recorder(sink)
+    src = open_store(src_url.bucket, cfg, src_cfg, recorder.store_event)
+    dst = open_store(dst_url.bucket, cfg, dst_cfg, recorder.store_event)
     sink(JobStarted("copy", str(src_url), str(dst_url)))
     started = time.monotonic()
     single = None if src_url.is_prefix else src.head(src_url.key)

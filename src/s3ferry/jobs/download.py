@@ -57,10 +57,10 @@ def download(
     """
     url = parse_s3_url(source)
     cfg = resolve(transfer or TransferConfig())
-    s3 = open_store(url.bucket, cfg, store)
+    recorder = Recorder(sink)
+    s3 = open_store(url.bucket, cfg, store, recorder.store_event)
     dest = Path(destination)
     single = None if url.is_prefix else s3.head(url.key)
-    recorder = Recorder(sink)
     sink(JobStarted("download", str(url), str(dest)))
     started = time.monotonic()
     if single is not None:
@@ -100,12 +100,12 @@ def download_to_stream(
     if url.is_prefix:
         raise UsageError(str(url), "writing to a stream needs one object, not a prefix")
     cfg = resolve(transfer or TransferConfig())
-    s3 = open_store(url.bucket, cfg, store)
+    recorder = Recorder(sink)
+    s3 = open_store(url.bucket, cfg, store, recorder.store_event)
     info = s3.head(url.key)
     if info is None:
         raise NotFoundError(str(url), "no such key")
     require_readable(info, str(url))
-    recorder = Recorder(sink)
     sink(JobStarted("download", str(url), "-"))
     started = time.monotonic()
     assert cfg.large_file_buffers is not None

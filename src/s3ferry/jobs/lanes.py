@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
 from s3ferry.config import StoreConfig, TransferConfig
+from s3ferry.events import EventSink, discard
 from s3ferry.storage.s3 import S3Store
 from s3ferry.transfer.recorder import Recorder
 
@@ -65,8 +66,11 @@ class _LargeLane(Generic[T]):
             raise self._errors[0]
 
 
-def open_store(bucket: str, cfg: TransferConfig, store: StoreConfig | None) -> S3Store:
-    """The store for a job's bucket, with a connection per worker, checked before any work.
+def open_store(
+    bucket: str, cfg: TransferConfig, store: StoreConfig | None, events: EventSink = discard
+) -> S3Store:
+    """The store for a job's bucket, with a connection per worker, checked before any work;
+    its retry and pace events go to ``events`` (a job's ``Recorder.store_event``).
 
     Raises:
         NotFoundError / AccessDeniedError: the bucket is missing or refuses us.
@@ -77,6 +81,7 @@ def open_store(bucket: str, cfg: TransferConfig, store: StoreConfig | None) -> S
         store or StoreConfig(),
         max_connections=cfg.small_file_workers + cfg.large_file_workers,
     )
+    s3.retrier.sink = events
     s3.check_bucket()
     return s3
 

@@ -117,8 +117,8 @@ def _plan_into(
         src_url = parse_s3_url(listed_source)
     dst_url = parse_s3_url(dest)
     cfg = resolve(TransferConfig(small_file_workers=8, large_file_workers=8))
-    src = open_store(src_url.bucket, cfg, source_store)
-    dst = open_store(dst_url.bucket, cfg, dest_store)
+    src = open_store(src_url.bucket, cfg, source_store, sink)
+    dst = open_store(dst_url.bucket, cfg, dest_store, sink)
     sink(JobStarted("plan", str(src_url), str(dst_url)))
     src_prefix, dst_prefix = src_url.as_prefix(), dst_url.as_prefix()
     entries = inventoried or list_objects(src, src_prefix, workers=default_list_workers())
@@ -134,7 +134,7 @@ def _plan_into(
         info = src.head(src_prefix + ref.key)
         counts["uploads"] += 1
         attributes = info.attributes if info is not None else {}
-        return dst.create_copy_multipart(dst_prefix + ref.key, attributes)
+        return dst.create_multipart(dst_prefix + ref.key, attributes, part_checksums=False)
 
     tasks = parts = 0
     batch: list[str] = []

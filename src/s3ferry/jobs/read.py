@@ -216,7 +216,7 @@ def _open(
     if url.is_prefix:
         raise UsageError(str(url), "names a prefix; a range or records come from one object")
     cfg = _checked("transfer", lambda: resolve(transfer or TransferConfig()))
-    s3 = open_store(url.bucket, cfg, store)
+    s3 = open_store(url.bucket, cfg, store, sink)
     info = s3.head(url.key)
     if info is None:
         raise NotFoundError(str(url), "no such key")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from s3ferry.transfer.recorder import Failure, Tally
 
 
 @dataclass(frozen=True, slots=True)
 class JobReport:
-    """What a job did. ``objects_done`` counts only verified objects."""
+    """What a job did. ``objects_done`` counts only verified objects.
+
+    ``retries_by_kind`` counts requests sent again, by why (``throttled``,
+    ``transient``, ``expired``); ``lowest_pace`` is the fewest requests in flight
+    the store's throttling allowed (``None``: it never throttled).
+    """
 
     kind: str
     source: str
@@ -26,6 +31,8 @@ class JobReport:
     # Copies between buckets: objects the store copied itself, bytes the client moved.
     server_side_objects: int = 0
     bytes_through_client: int = 0
+    retries_by_kind: dict[str, int] = field(default_factory=dict)
+    lowest_pace: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -48,4 +55,6 @@ class JobReport:
             failures_by_reason=dict(tally.failures_by_reason),
             skipped_by_reason=dict(tally.skipped_by_reason),
             failures=tuple(tally.failures),
+            retries_by_kind=dict(tally.retries_by_kind),
+            lowest_pace=tally.lowest_pace,
         )

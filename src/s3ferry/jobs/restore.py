@@ -153,9 +153,9 @@ def restore(
         raise UsageError("restore", "needs a destination directory (DIR or --into DIR)")
     root = Path(into) if into is not None else Path(str(destination)) / RESTORE_DIR
     cfg = resolve(transfer or TransferConfig())
-    s3 = open_store(url.bucket, cfg, store)
-    ensure_dir(root)
     recorder = _AttributeRecorder(sink)
+    s3 = open_store(url.bucket, cfg, store, recorder.store_event)
+    ensure_dir(root)
     sink(JobStarted("restore", str(url), str(root)))
     started = time.monotonic()
     job = _Job(s3, root, url.as_prefix(), tier, days, wait, overwrite, recorder, sink)

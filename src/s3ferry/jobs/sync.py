@@ -158,8 +158,8 @@ def run_sync(
     else:
         ensure_dir(local)
     cfg = resolve(transfer or TransferConfig())
-    s3 = open_store(url.bucket, cfg, store)
     recorder = Recorder(sink)
+    s3 = open_store(url.bucket, cfg, store, recorder.store_event)
     sink(JobStarted(kind, src, dst))
     started = time.monotonic()
     pairs = _pairs(s3, local, prefix, links=shaper is not None and shaper.links)

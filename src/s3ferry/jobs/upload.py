@@ -54,8 +54,8 @@ def upload(
     if not src.exists():
         raise UsageError(str(src), "no such file or directory")
     cfg = resolve(transfer or TransferConfig())
-    s3 = open_store(url.bucket, cfg, store)
     recorder = Recorder(sink)
+    s3 = open_store(url.bucket, cfg, store, recorder.store_event)
     sink(JobStarted("upload", str(src), str(url)))
     started = time.monotonic()
     if src.is_dir():
@@ -83,8 +83,8 @@ def upload_from_stream(
     if url.is_prefix:
         raise UsageError(str(url), "uploading a stream needs a full key, not a prefix")
     cfg = resolve(transfer or TransferConfig())
-    s3 = open_store(url.bucket, cfg, store)
     recorder = Recorder(sink)
+    s3 = open_store(url.bucket, cfg, store, recorder.store_event)
     sink(JobStarted("upload", "-", str(url)))
     started = time.monotonic()
     assert cfg.large_file_buffers is not None

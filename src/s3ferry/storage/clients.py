@@ -151,7 +151,8 @@ def _botocore_config(max_connections: int, unsigned: bool) -> Any:
         s3={"payload_signing_enabled": False},
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
-        retries={"mode": "standard", "max_attempts": 5},
+        # One attempt: storage.retry retries every request, once (counts must not multiply).
+        retries={"mode": "standard", "total_max_attempts": 1},
         signature_version=UNSIGNED if unsigned else None,
     )
 
@@ -178,7 +179,8 @@ def _botocore_client(side: Side, max_connections: int) -> Any:
 
 
 def make_obstore(bucket: str, side: Side, max_connections: int) -> Any:
-    """The obstore client for ``bucket``: path-style on custom endpoints, SHA-256 checksums."""
+    """The obstore client for ``bucket``: path-style on custom endpoints, SHA-256 checksums,
+    no retries of its own (storage.retry retries every request)."""
     from obstore.store import S3Store
 
     endpoint = side.endpoint_url
@@ -186,7 +188,11 @@ def make_obstore(bucket: str, side: Side, max_connections: int) -> Any:
         "allow_http": bool(endpoint and endpoint.startswith("http://")),
         "pool_max_idle_per_host": str(max_connections),
     }
-    kwargs: dict[str, Any] = {"region": side.region, "checksum_algorithm": "sha256"}
+    kwargs: dict[str, Any] = {
+        "region": side.region,
+        "checksum_algorithm": "sha256",
+        "retry_config": {"max_retries": 0},
+    }
     if endpoint:
         kwargs.update(endpoint=endpoint, virtual_hosted_style_request=False)
     if side.keys is None:

@@ -16,9 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
-import random
 import re
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -33,10 +31,10 @@ if TYPE_CHECKING:
     from obstore.store import S3Credential
 
 S3_MAX_KEYS = 1000
-ATTEMPTS = 5
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _UNRESERVED = "-_.~"
-_TRANSIENT_CODES = frozenset({"SlowDown", "InternalError", "ServiceUnavailable"})
+# 5xx codes kept as sent; any other 5xx is reported by its status.
+_SERVER_CODES = frozenset({"SlowDown", "InternalError", "ServiceUnavailable"})
 
 
 class Entry(NamedTuple):
@@ -131,8 +129,8 @@ class LeanClient:
         """One page of keys after ``start_after`` (or ``continuation``) under ``prefix``.
 
         Raises:
-            NotFoundError, AccessDeniedError, StoreError: as ``code_error`` builds them.
-            TransientError: the store kept failing after :data:`ATTEMPTS` tries.
+            NotFoundError, AccessDeniedError, StoreError, TransientError: as ``code_error``
+            builds them; TransientError also for a broken connection or a timeout.
         """
         query = {"list-type": "2", "encoding-type": "url", "max-keys": str(max_keys)}
         if prefix:
@@ -178,8 +176,8 @@ class LeanClient:
     def _request(
         self, method: str, path: str, query: Mapping[str, str], extra: Mapping[str, str]
     ) -> tuple[int, Any, bytes]:
-        """Status, headers and body of a signed request, retried while the store fails
-        transiently; a HEAD's 404 is returned, every other failure raised."""
+        """Status, headers and body of one signed request (the caller retries); a HEAD's 404
+        is returned, every other failure raised."""
         import urllib3
 
         canonical_query = "&".join(
@@ -188,22 +186,16 @@ class LeanClient:
         )
         url = f"{self._base}{quote(path, safe='/' + _UNRESERVED)}"
         url += f"?{canonical_query}" if canonical_query else ""
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                headers = self._signed(method, path, canonical_query, extra)
-                r = self._pool.request(method, url, headers=headers)
-            except urllib3.exceptions.HTTPError as e:
-                if attempt == ATTEMPTS:
-                    raise TransientError(f"s3://{self.bucket}", f"{method} failed: {e}") from e
-            else:
-                if r.status in (200, 206) or (method == "HEAD" and r.status == 404):
-                    return r.status, r.headers, bytes(r.data)
-                code, message = _error_of(r.status, r.data)
-                error = self._code_error(code, message)
-                if not isinstance(error, TransientError) or attempt == ATTEMPTS:
-                    raise error
-            time.sleep(random.uniform(0, 0.1 * 2**attempt))
-        raise AssertionError("unreachable")
+        try:
+            headers = self._signed(method, path, canonical_query, extra)
+            r = self._pool.request(method, url, headers=headers)
+            data = bytes(r.data)
+        except urllib3.exceptions.HTTPError as e:
+            raise TransientError(f"s3://{self.bucket}", f"{method} failed: {e}") from e
+        if r.status in (200, 206) or (method == "HEAD" and r.status == 404):
+            return r.status, r.headers, data
+        code, message = _error_of(r.status, data)
+        raise self._code_error(code, message)
 
     def _signed(
         self, method: str, path: str, canonical_query: str, extra: Mapping[str, str]
@@ -366,6 +358,6 @@ def _error_of(status: int, body: bytes) -> tuple[str, str]:
     except ET.ParseError:
         return str(status), f"HTTP {status}"
     code = root.findtext("Code") or str(status)
-    if status >= 500 and code not in _TRANSIENT_CODES:
+    if status >= 500 and code not in _SERVER_CODES:
         code = str(status)  # an unknown 5xx code is still a server-side failure
     return code, root.findtext("Message") or f"HTTP {status}"

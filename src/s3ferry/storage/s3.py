@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,20 +26,26 @@ from typing import Any, Literal
 from s3ferry.config import StoreConfig
 from s3ferry.errors import (
     AccessDeniedError,
+    CredentialsExpiredError,
     IntegrityError,
     NotFoundError,
     ObjectArchivedError,
     S3ferryError,
     StoreError,
+    ThrottledError,
     TransientError,
 )
-from s3ferry.storage.clients import LazyBotocore, make_obstore, resolve_side
+from s3ferry.storage.clients import LazyBotocore, Side, make_obstore, resolve_side
 from s3ferry.storage.listing import S3_MAX_KEYS, LeanClient, Page
+from s3ferry.storage.retry import Pacer, Retrier, pacer_for, retried, retried_async
 
 # Bytes handed to a range consumer at a time: big enough to keep per-chunk
 # Python overhead negligible, small enough to bound memory per stream.
 RANGE_CHUNK_BYTES = 1024 * 1024
 
+# Leeway between our clock and the store's when telling which uploads a lost
+# CreateMultipartUpload answer may have started.
+CLOCK_SKEW_S = 60.0
 # A key that never exists; GETting it answers "does the bucket exist?".
 BUCKET_PROBE_KEY = ".s3ferry-bucket-probe/none"
 # Characters an XML 1.0 document may hold (DeleteObjects sends keys as XML).
@@ -85,23 +93,43 @@ def buckets_of(config: StoreConfig) -> list[BucketInfo]:
     ]
 
 
+def _pacer_of(side: Side) -> Pacer:
+    """The process's pacer for the endpoint and identity of ``side``."""
+    endpoint = side.endpoint_url or f"https://s3.{side.region}.amazonaws.com"
+    return pacer_for(endpoint, side.keys()["access_key_id"] if side.keys else "")
+
+
 def crc32c_b64(value: int) -> str:
     """The base64 of a CRC32C as S3 headers carry it (4 bytes, big-endian)."""
     return base64.b64encode(value.to_bytes(4, "big")).decode()
 
 
 class S3Store:
-    """One bucket behind one endpoint and one set of credentials."""
+    """One bucket behind one endpoint and one set of credentials.
+
+    Every request goes through ``retrier`` (:mod:`.retry`): retried when it may
+    pass, paced with every other request of the process to the same endpoint
+    and identity. Its ``sink`` receives the retry and pace events.
+    """
 
     def __init__(self, bucket: str, config: StoreConfig, max_connections: int = 64) -> None:
         self.bucket = bucket
         with translated(f"s3://{bucket}"):
             self._side = resolve_side(config, max_connections)
             self._obs = make_obstore(bucket, self._side, max_connections)
+            self.retrier = Retrier(_pacer_of(self._side), refresh=self._refresh_credentials)
         self._lazy_boto = LazyBotocore(self._side, max_connections)
         self._max_connections = max_connections
         self._lister: LeanClient | None = None
         self._list_lock = threading.Lock()
+
+    def _refresh_credentials(self) -> None:
+        """Ask for credentials again: obstore caches them until they expire by its clock.
+
+        botocore and the lean client ask the provider on every request.
+        """
+        with translated(f"s3://{self.bucket}"):
+            self._obs = make_obstore(self.bucket, self._side, self._max_connections)
 
     @property
     def _boto(self) -> Any:
@@ -116,6 +144,7 @@ class S3Store:
         """The service this store talks to: its endpoint URL, or AWS's (any region)."""
         return self._side.endpoint_url or "aws"
 
+    @retried
     def check_bucket(self) -> None:
         """Raise unless the bucket exists and these credentials may read it.
 
@@ -131,6 +160,7 @@ class S3Store:
             if "bucket" in e.message:
                 raise
 
+    @retried
     def head(self, key: str) -> ObjectInfo | None:
         """Size, ETag, metadata, CRC32C and storage class; ``None`` if the object does not exist."""
         if not _UNSAFE_FOR_OBSTORE.search(key):
@@ -169,6 +199,7 @@ class S3Store:
             },
         )
 
+    @retried
     def part_size_of(self, key: str) -> int | None:
         """Size of part 1 of a multipart object (``None`` for single-part objects)."""
         if not _UNSAFE_FOR_OBSTORE.search(key):
@@ -182,6 +213,7 @@ class S3Store:
             r = self._boto.head_object(Bucket=self.bucket, Key=key, PartNumber=1)
         return int(r["ContentLength"]) if r.get("PartsCount", 1) > 1 else None
 
+    @retried
     def list_page(
         self,
         prefix: str = "",
@@ -222,6 +254,10 @@ class S3Store:
         """PUT one object in one request; the server verifies its SHA-256. Returns the ETag."""
         if _UNSAFE_FOR_OBSTORE.search(key):
             return await asyncio.to_thread(self.put_object, key, data, metadata)
+        return await self._put_obstore(key, data, metadata)
+
+    @retried_async
+    async def _put_obstore(self, key: str, data: bytes, metadata: Mapping[str, str]) -> str:
         import obstore
 
         with translated(self.url(key)):
@@ -230,6 +266,7 @@ class S3Store:
             )
         return str(result["e_tag"] or "").strip('"')
 
+    @retried
     def put_object(self, key: str, data: bytes, metadata: Mapping[str, str]) -> str:
         """PUT one object with botocore; the server verifies its CRC32C. Returns the ETag."""
         import crc32c
@@ -247,7 +284,11 @@ class S3Store:
     async def get_small(self, key: str) -> tuple[Any, ObjectInfo]:
         """GET one whole object: its bytes (a buffer) and what the response said about it."""
         if _UNSAFE_FOR_OBSTORE.search(key):
-            return self._get_boto(key)
+            return await asyncio.to_thread(self._get_boto, key)
+        return await self._get_obstore(key)
+
+    @retried_async
+    async def _get_obstore(self, key: str) -> tuple[Any, ObjectInfo]:
         import obstore
 
         with translated(self.url(key)):
@@ -265,6 +306,7 @@ class S3Store:
         )
         return data, info
 
+    @retried
     def _get_boto(self, key: str) -> tuple[bytes, ObjectInfo]:
         with translated(self.url(key)):
             r = self._boto.get_object(Bucket=self.bucket, Key=key)
@@ -276,14 +318,48 @@ class S3Store:
             metadata=r.get("Metadata", {}),
         )
 
-    def create_multipart(self, key: str, metadata: Mapping[str, str]) -> str:
-        """Start a multipart upload whose parts carry CRC32C checksums; returns its id."""
-        with translated(self.url(key)):
-            r = self._boto.create_multipart_upload(
-                Bucket=self.bucket, Key=key, ChecksumAlgorithm="CRC32C", **_headers(metadata)
-            )
-        return str(r["UploadId"])
+    def create_multipart(
+        self, key: str, metadata: Mapping[str, str], part_checksums: bool = True
+    ) -> str:
+        """Start a multipart upload whose parts carry CRC32C checksums (unless
+        ``part_checksums`` is False, as for copies); returns its id.
 
+        When an attempt failed, the store may have started an upload whose answer
+        was lost; uploads of ``key`` begun since then, other than the one returned,
+        are aborted so none is left open.
+        """
+        attempts: list[float] = []
+
+        def create() -> str:
+            attempts.append(time.time())
+            algorithm = {"ChecksumAlgorithm": "CRC32C"} if part_checksums else {}
+            with translated(self.url(key)):
+                r = self._boto.create_multipart_upload(
+                    Bucket=self.bucket, Key=key, **algorithm, **_headers(metadata)
+                )
+            return str(r["UploadId"])
+
+        upload_id = self.retrier.call(create)
+        if len(attempts) > 1:
+            self._abort_lost_uploads(key, upload_id, attempts[0] - CLOCK_SKEW_S)
+        return upload_id
+
+    def _abort_lost_uploads(self, key: str, keep: str, since: float) -> None:
+        for upload in self._uploads_of(key):
+            lost = upload["Key"] == key and upload["UploadId"] != keep
+            if lost and upload["Initiated"].timestamp() >= since:
+                # Gone already: a retried abort whose first answer was lost.
+                with contextlib.suppress(NotFoundError):
+                    self.abort_multipart(key, upload["UploadId"])
+
+    @retried
+    def _uploads_of(self, key: str) -> list[dict[str, Any]]:
+        """Multipart uploads in progress under ``key`` (one page: a key has few)."""
+        with translated(self.url(key)):
+            r = self._boto.list_multipart_uploads(Bucket=self.bucket, Prefix=key)
+        return list(r.get("Uploads", ()))
+
+    @retried
     def upload_part(
         self, key: str, upload_id: str, number: int, body: bytes | bytearray, crc32c: int
     ) -> str:
@@ -304,8 +380,20 @@ class S3Store:
     ) -> str | None:
         """Complete the upload; returns the store's composite CRC32C (``None`` if it keeps none).
 
-        The store checks every part's checksum again.
+        The store checks every part's checksum again. A retry after an answer was
+        lost finds no upload (NoSuchUpload): the object is then accepted if its
+        ETag is the one these parts make.
         """
+        try:
+            return self._complete(key, upload_id, parts)
+        except NotFoundError:
+            info = self.head(key)
+            if info is None or info.etag != _multipart_etag(parts):
+                raise
+            return info.checksum_crc32c
+
+    @retried
+    def _complete(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> str | None:
         doc = {
             "Parts": [
                 {"PartNumber": p.number, "ETag": p.etag, "ChecksumCRC32C": crc32c_b64(p.crc32c)}
@@ -328,22 +416,29 @@ class S3Store:
         in_xml = [k for k in keys if _XML_SAFE.fullmatch(k)]
         failed: list[tuple[str, str]] = []
         if in_xml:
-            with translated(f"s3://{self.bucket}", bucket_level=True):
-                r = self._boto.delete_objects(
-                    Bucket=self.bucket,
-                    Delete={"Objects": [{"Key": k} for k in in_xml], "Quiet": True},
-                )
-            failed += [
-                (e["Key"], f"{e.get('Code')}: {e.get('Message')}") for e in r.get("Errors", ())
-            ]
+            failed += self._delete_objects(in_xml)
         for key in (k for k in keys if not _XML_SAFE.fullmatch(k)):
             try:
-                with translated(self.url(key)):
-                    self._boto.delete_object(Bucket=self.bucket, Key=key)
+                self._delete_object(key)
             except S3ferryError as e:
                 failed.append((key, e.message))
         return failed
 
+    @retried
+    def _delete_objects(self, keys: Sequence[str]) -> list[tuple[str, str]]:
+        with translated(f"s3://{self.bucket}", bucket_level=True):
+            r = self._boto.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
+            )
+        return [(e["Key"], f"{e.get('Code')}: {e.get('Message')}") for e in r.get("Errors", ())]
+
+    @retried
+    def _delete_object(self, key: str) -> None:
+        with translated(self.url(key)):
+            self._boto.delete_object(Bucket=self.bucket, Key=key)
+
+    @retried
     def abort_multipart(self, key: str, upload_id: str) -> None:
         with translated(self.url(key)):
             self._boto.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
@@ -354,13 +449,31 @@ class S3Store:
         """Stream bytes ``start`` (inclusive) to ``end`` (exclusive) of ``key`` into ``consume``.
 
         ``consume(chunk, offset)`` is called with consecutive chunks of at most
-        ~1 MiB; ``offset`` is the chunk's position in the object.
+        ~1 MiB; ``offset`` is the chunk's position in the object. Each byte is
+        consumed once: a stream that breaks is resumed from the first byte not
+        yet consumed, with a new ranged GET.
 
         Raises:
             IntegrityError: the store returned fewer or more bytes than asked for.
         """
-        if _UNSAFE_FOR_OBSTORE.search(key):
-            return self._read_range_boto(key, start, end, consume)
+        read = self._read_range_boto if _UNSAFE_FOR_OBSTORE.search(key) else self._read_obstore
+        consumed = start
+
+        def advancing(chunk: memoryview, offset: int) -> None:
+            nonlocal consumed
+            consume(chunk, offset)
+            consumed = offset + len(chunk)
+
+        def resume() -> None:
+            if consumed < end:
+                read(key, consumed, end, advancing)
+
+        self.retrier.call(resume)
+        _check_length(self.url(key), consumed - start, end - start)
+
+    def _read_obstore(
+        self, key: str, start: int, end: int, consume: Callable[[memoryview, int], None]
+    ) -> None:
         import obstore
 
         offset = start
@@ -370,7 +483,6 @@ class S3Store:
                 view = memoryview(chunk)
                 consume(view, offset)
                 offset += len(view)
-        _check_length(self.url(key), offset - start, end - start)
 
     def _read_range_boto(
         self, key: str, start: int, end: int, consume: Callable[[memoryview, int], None]
@@ -383,8 +495,8 @@ class S3Store:
             for chunk in body.iter_chunks(RANGE_CHUNK_BYTES):
                 consume(memoryview(chunk), offset)
                 offset += len(chunk)
-        _check_length(self.url(key), offset - start, end - start)
 
+    @retried
     def get_lifecycle(self) -> dict[str, Any]:
         """The bucket's lifecycle configuration as S3 returns it: ``{"Rules": [...]}``, plus
         ``TransitionDefaultMinimumObjectSize`` when the store reports it.
@@ -403,6 +515,7 @@ class S3Store:
                 raise
         return {k: v for k, v in r.items() if k != "ResponseMetadata"}
 
+    @retried
     def put_lifecycle(self, configuration: Mapping[str, Any]) -> None:
         """Replace the bucket's whole lifecycle configuration with ``configuration``
         (the form :meth:`get_lifecycle` returns)."""
@@ -425,6 +538,7 @@ class S3Store:
                     raise StoreError(subject, what) from e
                 raise
 
+    @retried
     def restore_object(
         self, key: str, days: int, tier: str
     ) -> Literal["started", "in-progress", "restored"]:
@@ -451,6 +565,7 @@ class S3Store:
     # which on some stores lacks part checksums; parts sent from the client
     # are protected by Content-MD5 instead.
 
+    @retried
     def copy_from(self, source: S3Store, source_key: str, key: str) -> str:
         """Server-side copy of one object of ``source`` (same endpoint) to ``key``, with its
         metadata and content type; returns the new ETag."""
@@ -464,14 +579,7 @@ class S3Store:
                 return str(r["CopyObjectResult"]["ETag"]).strip('"')
             return self._lean.copy(source.bucket, source_key, key)
 
-    def create_copy_multipart(self, key: str, attributes: Mapping[str, str]) -> str:
-        """Start the multipart upload a copy fills part by part; returns its id."""
-        with translated(self.url(key)):
-            r = self._boto.create_multipart_upload(
-                Bucket=self.bucket, Key=key, **_headers(attributes)
-            )
-        return str(r["UploadId"])
-
+    @retried
     def upload_part_copy(
         self,
         key: str,
@@ -495,6 +603,7 @@ class S3Store:
             )
         return str(r["CopyPartResult"]["ETag"])
 
+    @retried
     def upload_part_md5(
         self, key: str, upload_id: str, number: int, body: bytes | bytearray | memoryview
     ) -> str:
@@ -511,6 +620,7 @@ class S3Store:
             )
         return str(r["ETag"])
 
+    @retried
     def list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:
         """The parts uploaded so far, by number.
 
@@ -532,6 +642,7 @@ class S3Store:
                     return parts
                 marker = int(r["NextPartNumberMarker"])
 
+    @retried
     def complete_copy_multipart(
         self, key: str, upload_id: str, parts: Sequence[UploadedPart]
     ) -> None:
@@ -545,15 +656,19 @@ class S3Store:
     def multipart_uploads(self, prefix: str = "") -> Iterator[OpenUpload]:
         """The multipart uploads open under ``prefix``, page by page."""
         args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-        with translated(f"s3://{self.bucket}/{prefix}", bucket_level=True):
-            while True:
-                r = self._boto.list_multipart_uploads(**args)
-                for u in r.get("Uploads", ()):
-                    yield OpenUpload(u["Key"], u["UploadId"], u["Initiated"])
-                if not r.get("IsTruncated"):
-                    return
-                args["KeyMarker"] = r["NextKeyMarker"]
-                args["UploadIdMarker"] = r["NextUploadIdMarker"]
+        while True:
+            r = self._upload_page(args)
+            for u in r.get("Uploads", ()):
+                yield OpenUpload(u["Key"], u["UploadId"], u["Initiated"])
+            if not r.get("IsTruncated"):
+                return
+            args["KeyMarker"] = r["NextKeyMarker"]
+            args["UploadIdMarker"] = r["NextUploadIdMarker"]
+
+    @retried
+    def _upload_page(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        with translated(f"s3://{self.bucket}/{args['Prefix']}", bucket_level=True):
+            return dict(self._boto.list_multipart_uploads(**args))
 
 
 @dataclass(frozen=True, slots=True)
@@ -605,6 +720,16 @@ def _attributes_of(headers: Mapping[str, str]) -> dict[str, str]:
     return found
 
 
+def _multipart_etag(parts: Sequence[CompletedPart]) -> str | None:
+    """The ETag S3 gives the object completed from ``parts``: ``hex(md5(md5_1..md5_N))-N``
+    (``None`` when a part's ETag is not an MD5, as with SSE-KMS)."""
+    try:
+        md5s = b"".join(bytes.fromhex(p.etag.strip('"')) for p in parts)
+    except ValueError:
+        return None
+    return f"{hashlib.md5(md5s).hexdigest()}-{len(parts)}"
+
+
 def _check_length(subject: str, got: int, wanted: int) -> None:
     if got != wanted:
         raise IntegrityError(subject, f"store returned {got} bytes, expected {wanted}")
@@ -617,21 +742,21 @@ _DENIED = {
     "InvalidAccessKeyId",
     "SignatureDoesNotMatch",
     "Forbidden",
-    "ExpiredToken",
     "InvalidToken",
 }
-_TRANSIENT = {
-    "500",
-    "502",
+_EXPIRED = {"ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired", "RequestExpired"}
+# S3 answers 503 only to say "slow down" (SlowDown, ServiceUnavailable).
+_THROTTLED = {
+    "429",
     "503",
-    "504",
     "SlowDown",
-    "InternalError",
-    "RequestTimeout",
     "ServiceUnavailable",
     "RequestLimitExceeded",
     "Throttling",
+    "ThrottlingException",
+    "TooManyRequests",
 }
+_TRANSIENT = {"500", "502", "504", "InternalError", "RequestTimeout"}
 
 
 @contextmanager
@@ -672,6 +797,8 @@ def _by_code(code: str, text: str, subject: str, bucket_level: bool) -> Exceptio
     if code in _NOT_FOUND:
         what = "bucket does not exist" if bucket_level or code == "NoSuchBucket" else "no such key"
         return NotFoundError(subject, what)
+    if code in _EXPIRED:
+        return CredentialsExpiredError(subject, f"credentials expired ({code})")
     if code in _DENIED:
         hint = (
             "wrong credentials"
@@ -679,6 +806,8 @@ def _by_code(code: str, text: str, subject: str, bucket_level: bool) -> Exceptio
             else "access denied"
         )
         return AccessDeniedError(subject, f"{hint} ({code})")
+    if code in _THROTTLED:
+        return ThrottledError(subject, f"{code}: {_one_line(text)}")
     if code in _TRANSIENT:
         return TransientError(subject, f"{code}: {_one_line(text)}")
     if code == "InvalidObjectState":
@@ -688,18 +817,30 @@ def _by_code(code: str, text: str, subject: str, bucket_level: bool) -> Exceptio
     return StoreError(subject, _one_line(text))
 
 
+_OBSTORE_THROTTLED = re.compile(r"status code: (503|429)|<Code>(SlowDown|Throttling)</Code>")
+# "body error": a response cut short (reset or closed mid-body).
+_OBSTORE_TRANSIENT = re.compile(
+    r"status code: 5\d\d|connection|timed out|error sending request|body error", re.I
+)
+
+
 def _from_obstore(e: Exception, subject: str) -> Exception:
     name = type(e).__name__
-    text = _one_line(str(e))
+    # The Rust error's debug dump after the message only repeats it.
+    text = _one_line(str(e).split("\n\nDebug source:")[0])
     if isinstance(e, FileNotFoundError) or name == "NotFoundError":
         what = "bucket does not exist" if "NoSuchBucket" in str(e) else "no such key"
         return NotFoundError(subject, what)
     if "InvalidObjectState" in str(e):
         return ObjectArchivedError(subject, "object is archived; restore it first")
+    if any(f"<Code>{code}</Code>" in str(e) for code in _EXPIRED):
+        return CredentialsExpiredError(subject, "credentials expired")
     if name in ("PermissionDeniedError", "UnauthenticatedError"):
         return AccessDeniedError(subject, "access denied or wrong credentials")
-    # obstore's generic error carries the HTTP status only in its text.
-    if re.search(r"status code: 5\d\d|connection|timed out|error sending request", str(e), re.I):
+    # obstore's generic error carries the HTTP status and the S3 code only in its text.
+    if _OBSTORE_THROTTLED.search(str(e)):
+        return ThrottledError(subject, text)
+    if _OBSTORE_TRANSIENT.search(str(e)):
         return TransientError(subject, text)
     if "BadDigest" in str(e) or "Checksum" in str(e):
         return IntegrityError(subject, f"store rejected the checksum: {text}")

@@ -145,7 +145,9 @@ class Copier:
             if info is None:
                 raise NotFoundError(self._source.url(item.key), "no such key")
             require_readable(info, self._source.url(item.key))
-            upload_id = self._dest.create_copy_multipart(item.dest_key, info.attributes)
+            upload_id = self._dest.create_multipart(
+                item.dest_key, info.attributes, part_checksums=False
+            )
             server_side = self._server_side(item.key)
             try:
                 if server_side:

@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from s3ferry.errors import LocalIOError, S3ferryError
 from s3ferry.events import (
     BytesTransferred,
+    Event,
     EventSink,
     ListingFinished,
     ObjectDone,
     ObjectFailed,
     ObjectQueued,
     ObjectSkipped,
+    PaceChanged,
+    Retried,
 )
 
 # Failures kept for the final report; the rest are only counted (and were
@@ -46,6 +49,8 @@ class Tally:
     failures_by_reason: Counter[str] = field(default_factory=Counter)
     skipped_by_reason: Counter[str] = field(default_factory=Counter)
     failures: list[Failure] = field(default_factory=list)
+    retries_by_kind: Counter[str] = field(default_factory=Counter)
+    lowest_pace: int | None = None  # None: the store never throttled the job
 
 
 class Recorder:
@@ -90,6 +95,17 @@ class Recorder:
             self.tally.skipped_objects += 1
             self.tally.skipped_by_reason[reason] += 1
         self._sink(ObjectSkipped(key, path, reason))
+
+    def store_event(self, event: Event) -> None:
+        """The sink of the job's stores: retries and pace changes are counted, then passed on."""
+        if isinstance(event, Retried):
+            with self._lock:
+                self.tally.retries_by_kind[event.kind] += 1
+        elif isinstance(event, PaceChanged):
+            with self._lock:
+                lowest = self.tally.lowest_pace
+                self.tally.lowest_pace = event.limit if lowest is None else min(lowest, event.limit)
+        self._sink(event)
 
     @contextmanager
     def reporting(self, key: str, path: str) -> Iterator[None]:
