@@ -134,7 +134,7 @@ def summary(report: JobReport) -> str:
         "  verified "
         + (", ".join(f"{n:,} by {m}" for m, n in sorted(report.verified_by.items())) or "-"),
     ]
-    if report.kind == "copy":
+    if report.kind == "copy" or report.server_side_objects or report.bytes_through_client:
         lines.append(
             f"  path     {report.server_side_objects:,} copied server-side, "
             f"{human_bytes(report.bytes_through_client)} through this machine"

@@ -13,6 +13,7 @@ from s3ferry.errors import UsageError
 from s3ferry.events import Compared, Event, Planned
 from s3ferry.jobs.backup import backup
 from s3ferry.jobs.sync import compare, sync
+from s3ferry.locations import is_s3_url
 from s3ferry.planning.policy import Filters, Rule
 
 
@@ -53,7 +54,7 @@ def run_sync(args: argparse.Namespace) -> int:
         "dry_run": args.dry_run,
         "filters": _filters(args),
         "transfer": transfer,
-        "store": _store_config(args),
+        "store": _store_config(args, "source" if is_s3_url(args.source) else "dest"),
         "sink": sink,
     }
     if args.command == "backup":
@@ -65,7 +66,9 @@ def run_sync(args: argparse.Namespace) -> int:
             **options,
         )
     else:
-        report = sync(args.source, args.destination, **options)
+        report = sync(
+            args.source, args.destination, dest_store=_store_config(args, "dest"), **options
+        )
     renderer.finish(report.transfer)
     if not args.quiet and not args.json:
         planned = ", ".join(f"{n} to {a}" for a, n in report.planned.items())
@@ -91,7 +94,8 @@ def run_compare(args: argparse.Namespace) -> int:
         args.target,
         rule=_rule(args),
         filters=_filters(args),
-        store=_store_config(args),
+        store=_store_config(args, "source" if is_s3_url(args.source) else "dest"),
+        dest_store=_store_config(args, "dest"),
         sink=sink,
     )
     summary = (

@@ -8,6 +8,7 @@ transfer is done (they are deleted only if the source was read completely).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import time
@@ -19,6 +20,7 @@ from typing import IO, Protocol
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, StoreError, UsageError
 from s3ferry.events import Compared, Event, EventSink, JobStarted, ObjectFailed, Planned, discard
+from s3ferry.jobs.copy import probe, run_copies
 from s3ferry.jobs.download import ensure_dir, make_parent, run_downloads
 from s3ferry.jobs.lanes import open_store
 from s3ferry.jobs.listing import default_list_workers
@@ -33,7 +35,9 @@ from s3ferry.planning.policy import (
     Action,
     Decision,
     Filters,
+    Listed,
     Rule,
+    between_buckets,
     by_checksum,
     by_stored_mtime,
     first_look,
@@ -49,6 +53,7 @@ from s3ferry.transfer.checksums import (
     file_digests,
     is_plain_md5,
 )
+from s3ferry.transfer.copy import CopyItem
 from s3ferry.transfer.download import DownloadItem
 from s3ferry.transfer.recorder import Recorder
 from s3ferry.transfer.upload import UploadItem
@@ -91,17 +96,20 @@ def sync(
     filters: Filters | None = None,
     transfer: TransferConfig | None = None,
     store: StoreConfig | None = None,
+    dest_store: StoreConfig | None = None,
     sink: EventSink = discard,
 ) -> SyncReport:
     """Copy what is new or changed from ``source`` to ``destination``; with ``delete``,
     remove from the destination what the source does not have.
 
-    One side is a local directory, the other ``s3://bucket/prefix``.
+    Either side is a local directory or ``s3://bucket/prefix`` (not both local).
+    ``store`` configures the bucket side; between two buckets it is the
+    source's, and ``dest_store`` (default: the same) the destination's.
 
     Raises:
-        UsageError: both or neither side is in S3; the source is missing or empty with
+        UsageError: neither side is in S3; the source is missing or empty with
             ``delete``; a bad option.
-        NotFoundError / AccessDeniedError: the bucket is missing or refuses us.
+        NotFoundError / AccessDeniedError: a bucket is missing or refuses us.
     """
     return run_sync(
         source,
@@ -113,6 +121,7 @@ def sync(
         filters=filters,
         transfer=transfer,
         store=store,
+        dest_store=dest_store,
         sink=sink,
     )
 
@@ -142,13 +151,21 @@ def run_sync(
     sink: EventSink,
     shaper: UploadShaper | None = None,
     kind: str = "sync",
+    dest_store: StoreConfig | None = None,
 ) -> SyncReport:
     """:func:`sync`, with uploads shaped by ``shaper`` (see :mod:`.backup`)."""
     src, dst = str(source), str(destination)
-    if is_s3_url(src) == is_s3_url(dst):
-        raise UsageError(f"{src} {dst}", "sync needs one local directory and one s3:// prefix")
+    if not is_s3_url(src) and not is_s3_url(dst):
+        raise UsageError(f"{src} {dst}", "sync needs at least one s3:// side")
     if max_delete is not None and max_delete < 0:
         raise UsageError(f"--max-delete {max_delete}", "must be 0 or more")
+    if is_s3_url(src) and is_s3_url(dst):
+        if shaper is not None:
+            raise UsageError(f"{src} {dst}", f"{kind} needs a local source")
+        ctx_args = (rule, filters or Filters(), delete, dry_run)
+        return _sync_buckets(
+            src, dst, ctx_args, max_delete, transfer, store, dest_store or store, sink
+        )
     uploading = not is_s3_url(src)
     local = Path(src if uploading else dst)
     url = parse_s3_url(dst if uploading else src)
@@ -179,6 +196,54 @@ def run_sync(
     return SyncReport(report, dict(plan.counts), deleted, dry_run)
 
 
+def _sync_buckets(
+    src: str,
+    dst: str,
+    ctx_args: tuple[Rule, Filters, bool, bool],
+    max_delete: int | None,
+    transfer: TransferConfig | None,
+    source_store: StoreConfig | None,
+    dest_store: StoreConfig | None,
+    sink: EventSink,
+) -> SyncReport:
+    """Bucket to bucket: both listings merge-joined, copies as ``cp`` makes them."""
+    src_url, dst_url = parse_s3_url(src), parse_s3_url(dst)
+    cfg = resolve(transfer or TransferConfig())
+    recorder = Recorder(sink)
+    source = open_store(src_url.bucket, cfg, source_store, recorder.store_event)
+    target = open_store(dst_url.bucket, cfg, dest_store, recorder.store_event)
+    sink(JobStarted("sync", src, dst))
+    started = time.monotonic()
+    src_prefix, dst_prefix = src_url.as_prefix(), dst_url.as_prefix()
+    order = source.list_page(src_prefix, max_keys=1).path_ordered
+    if target.list_page(dst_prefix, max_keys=1).path_ordered != order:
+        raise UsageError(f"{src} {dst}", "the two stores list keys in different orders")
+    workers = default_list_workers()
+    pairs = merge_join(
+        ((e.key[len(src_prefix) :], e) for e in list_objects(source, src_prefix, workers=workers)),
+        ((e.key[len(dst_prefix) :], e) for e in list_objects(target, dst_prefix, workers=workers)),
+        key_order(order),
+    )
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogateescape") as spool:
+        plan = _Plan(spool)
+        ctx = _Context(target, Path(), dst_prefix, *ctx_args, plan, sink)
+        paths = probe(
+            source, target, source_store or StoreConfig(), dest_store or StoreConfig(), "auto"
+        )
+        copier = run_copies(
+            source, target, cfg, ctx.copies(pairs, recorder, source), recorder, paths
+        )
+        deleted = 0
+        if ctx.delete and not ctx.dry_run and plan.counts["delete"]:
+            deleted = _delete(target, plan, max_delete, True, recorder)
+    report = dataclasses.replace(
+        JobReport.from_tally("sync", src, dst, recorder.tally, time.monotonic() - started),
+        server_side_objects=copier.server_side_objects,
+        bytes_through_client=copier.bytes_through_client,
+    )
+    return SyncReport(report, dict(plan.counts), deleted, ctx.dry_run)
+
+
 @dataclass(frozen=True, slots=True)
 class Comparison:
     """How two sides differ; each key is counted once."""
@@ -200,9 +265,11 @@ def compare(
     rule: Rule = Rule.SIZE_AND_MTIME,
     filters: Filters | None = None,
     store: StoreConfig | None = None,
+    dest_store: StoreConfig | None = None,
     sink: EventSink = discard,
 ) -> Comparison:
-    """Compare a local tree and a bucket prefix by the rules ``sync`` uses; nothing is changed.
+    """Compare a local tree and a bucket prefix, or two bucket prefixes, by the rules ``sync``
+    uses; nothing is changed.
 
     Every key is reported as a :class:`Compared` event (identical, different
     with the reason, only-source, only-target).
@@ -230,6 +297,7 @@ def compare(
         dry_run=True,
         filters=filters,
         store=store,
+        dest_store=dest_store,
         sink=relay,
     )
     if report.transfer.failures:
@@ -348,6 +416,40 @@ class _Context:
                     continue
                 yield DownloadItem(obj.key, str(path), obj.size_bytes)
 
+    def copies(
+        self, pairs: Iterator[Pair[Entry, Entry]], recorder: Recorder, source: S3Store
+    ) -> Iterator[CopyItem]:
+        """The copies a bucket-to-bucket sync makes (``self.s3`` is the destination)."""
+        for pair in pairs:
+            if not self.filters.admits(pair.key):
+                continue
+            obj, there = pair.left, pair.right
+            key = self.prefix + pair.key
+            if obj is None:
+                self._planned(key, "", Decision(Action.DELETE, "not in the source"))
+                continue
+            self.plan.source_files += 1
+            try:
+                decision = self._decide_copy(source, obj, there, key)
+            except S3ferryError as e:
+                recorder.failed(obj.key, self.s3.url(key), e)
+                continue
+            if self._planned(key, source.url(obj.key), decision, recorder):
+                yield CopyItem(obj.key, obj.size_bytes, obj.etag, key)
+
+    def _decide_copy(self, source: S3Store, obj: Entry, there: Entry | None, key: str) -> Decision:
+        decision = between_buckets(self.rule, _listed(obj), _listed(there) if there else None)
+        if decision.action is not Action.NEEDS_METADATA:
+            return decision
+        theirs, ours = source.head(obj.key), self.s3.head(key)
+        if theirs is None or ours is None:
+            return Decision(Action.COPY, "gone from the store since it was listed")
+        if META_CRC32C in theirs.metadata and META_CRC32C in ours.metadata:
+            return by_checksum(theirs.metadata[META_CRC32C], ours.metadata[META_CRC32C], "CRC32C")
+        if theirs.checksum_crc32c is None:
+            return Decision(Action.COPY, "no checksum stored to compare with")
+        return by_checksum(theirs.checksum_crc32c, ours.checksum_crc32c, "CRC32C")
+
     def _problem(self, key: str, problem: WalkProblem, recorder: Recorder) -> None:
         """An unreadable path fails (and stops --delete); a skipped one (link, socket) is said."""
         if problem.unreadable:
@@ -420,6 +522,10 @@ class _Context:
             return by_checksum("", None, "CRC32C")
         ours = composite_crc32c(digests.part_crcs) if "-" in stored else crc32c_b64(digests.crc32c)
         return by_checksum(ours, stored, "CRC32C")
+
+
+def _listed(e: Entry) -> Listed:
+    return Listed(e.size_bytes, e.etag, e.last_modified)
 
 
 def _digests(file: LocalEntry, part_size: int | None) -> FileDigests:

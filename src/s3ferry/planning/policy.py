@@ -76,6 +76,44 @@ def first_look(
     return NEEDS_METADATA
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """What a listing says of one object: all a bucket-to-bucket decision may use."""
+
+    size_bytes: int
+    etag: str
+    last_modified: str
+
+
+def between_buckets(rule: Rule, source: Listed, target: Listed | None) -> Decision:
+    """Copy, skip or compare content, for an object of one bucket and its namesake in another.
+
+    Same size and both ETags plain MD5s: the MD5s decide under every rule but
+    size-only. Otherwise, as ``aws s3 sync`` does, a target modified no
+    earlier than the source is up to date (a copy is always younger than its
+    source); under ``Rule.CHECKSUM`` the stored checksums must be compared
+    (the caller HEADs both objects).
+    """
+    if target is None:
+        return Decision(Action.COPY, "new")
+    if source.size_bytes != target.size_bytes:
+        return Decision(Action.COPY, f"size differs ({source.size_bytes} != {target.size_bytes})")
+    if rule is Rule.SIZE_ONLY:
+        return Decision(Action.SKIP, "same size")
+    if _is_md5(source.etag) and _is_md5(target.etag):
+        return by_checksum(source.etag, target.etag, "MD5")
+    if rule is Rule.CHECKSUM:
+        return NEEDS_METADATA
+    copied, modified = iso_to_ns(target.last_modified), iso_to_ns(source.last_modified)
+    if copied is not None and modified is not None and copied >= modified:
+        return Decision(Action.SKIP, "same size, target no older than the source")
+    return Decision(Action.COPY, "source modified after the target")
+
+
+def _is_md5(etag: str) -> bool:
+    return len(etag) == 32 and all(c in "0123456789abcdef" for c in etag)
+
+
 def by_stored_mtime(source_mtime_ns: int, stored_mtime_ns: str | None) -> Decision:
     """Same size and modified after the upload: compare with the mtime stored at upload."""
     if stored_mtime_ns is None:
