@@ -1,0 +1,83 @@
+"""The bucket-to-bucket commands as a user types them: cp s3:// s3://, per-side options,
+status, cleanup, and their errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from conftest import Cli
+from support.partitions import Partitions
+
+from s3ferry.jobs.migrate import plan
+
+
+def test_cp_between_buckets_says_how_it_copied(cli: Cli, s3client: Any, bucket: str) -> None:
+    for i in range(5):
+        s3client.put_object(Bucket=bucket, Key=f"src/{i}", Body=b"x" * i)
+    done = cli.run("cp", f"s3://{bucket}/src/", f"s3://{bucket}/dst/")
+    assert done.returncode == 0, done.stderr
+    assert b"5 copied server-side, 0 B through this machine" in done.stderr
+    streamed = cli.run(
+        "cp", "--copy-path", "streamed", f"s3://{bucket}/src/", f"s3://{bucket}/s/", "--json"
+    )
+    summary = json.loads(streamed.stdout.splitlines()[-1])
+    assert summary["ok"] and summary["bytes_through_client"] == 10
+
+
+def test_cp_between_partitions_with_per_side_profiles(
+    partitions: Partitions, bucket: str, bucket2: str, cli_env: dict[str, str]
+) -> None:
+    partitions.source_client.put_object(Bucket=bucket, Key="k", Body=b"data")
+    env = {k: v for k, v in cli_env.items() if not k.startswith("AWS_")} | partitions.env
+    cli = Cli(env)
+    done = cli.run("cp", f"s3://{bucket}/k", f"s3://{bucket2}/copied", *partitions.cli_args())
+    assert done.returncode == 0, done.stderr
+    body = partitions.dest_client.get_object(Bucket=bucket2, Key="copied")["Body"].read()
+    assert body == b"data"
+    forced = cli.run(
+        "cp",
+        "--copy-path",
+        "server-side",
+        f"s3://{bucket}/k",
+        f"s3://{bucket2}/x",
+        *partitions.cli_args(),
+    )
+    assert forced.returncode == 2
+    assert "different endpoints" in Cli.error_line(forced)
+
+
+def test_cleanup_lists_then_aborts_stale_uploads(cli: Cli, s3client: Any, bucket: str) -> None:
+    s3client.create_multipart_upload(Bucket=bucket, Key="p/stale")
+    s3client.create_multipart_upload(Bucket=bucket, Key="other/kept")
+    listed = cli.run("cleanup", f"s3://{bucket}/p/", "--older-than", "0s", "--dry-run")
+    assert (
+        listed.returncode == 0 and b"would abort" in listed.stdout and b"p/stale" in listed.stdout
+    )
+    assert len(s3client.list_multipart_uploads(Bucket=bucket)["Uploads"]) == 2
+    young = cli.run("cleanup", f"s3://{bucket}/p/", "--older-than", "1d")
+    assert young.returncode == 0 and young.stdout == b""
+    done = cli.run("cleanup", f"s3://{bucket}/p/", "--older-than", "0s")
+    assert done.returncode == 0 and b"aborted" in done.stdout
+    left = [u["Key"] for u in s3client.list_multipart_uploads(Bucket=bucket)["Uploads"]]
+    assert left == ["other/kept"]
+    bad = cli.run("cleanup", f"s3://{bucket}/", "--older-than", "soon")
+    assert bad.returncode == 2 and "not a duration" in Cli.error_line(bad)
+
+
+def test_status_of_a_planned_queue(
+    cli: Cli, s3client: Any, bucket: str, tmp_path: Path, store_config: Any
+) -> None:
+    for i in range(25):
+        s3client.put_object(Bucket=bucket, Key=f"src/{i:02d}", Body=b"x")
+    url = f"sqlite:///{tmp_path}/q.db"
+    plan(f"s3://{bucket}/src/", f"s3://{bucket}/dst/", url, source_store=store_config)
+    shown = cli.run("status", "--queue", url, "--json")
+    assert shown.returncode == 0, shown.stderr
+    record = json.loads(shown.stdout)
+    assert (record["queued"], record["in_flight"], record["dead"]) == (3, 0, 0)
+    missing = cli.run("status", "--queue", f"sqlite:///{tmp_path}/none.db")
+    assert missing.returncode == 2 and "none.db" in Cli.error_line(missing)
+    bad = cli.run("worker", "--queue", "ftp://nowhere")
+    assert bad.returncode == 2 and "ftp://nowhere" in Cli.error_line(bad)
