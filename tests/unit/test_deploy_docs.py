@@ -240,6 +240,8 @@ def test_workers_use_one_profile_per_side(doc: str, parser: argparse.ArgumentPar
         # SQS (or a placeholder for its URL: ${QUEUE_URL}, Batch's Ref::queue), never SQLite.
         assert not args.queue.startswith("sqlite:"), args.queue
         assert args.source_profile == "source" and args.dest_profile == "dest"
+        # AWS_DEFAULT_REGION (set for the queue) would override a profile's region.
+        assert args.source_region and args.dest_region
 
 
 # -- what the guide promises -----------------------------------------------------------------
