@@ -28,7 +28,7 @@ from s3ferry.config import StoreConfig
 from s3ferry.jobs.migrate import migrate, plan, status
 from s3ferry.jobs.worker import TaskRunner, WorkerConfig
 from s3ferry.planning.tasks import PartTask, PlanLimits, decode
-from s3ferry.queueing import open_queue
+from s3ferry.queueing import QueueAccess, open_queue
 
 MiB = 1024 * 1024
 S3FERRY = str(Path(sys.executable).parent / "s3ferry")
@@ -192,7 +192,7 @@ def _migration_through_sqs(
     del expected[poison]
     assert copied == expected
     assert not _open_uploads(partitions.dest_client, bucket2)
-    result = status(f"sqs://migrate-{os.getpid()}-{count}", queue_endpoint_url=sqs)
+    result = status(QueueAccess(f"sqs://migrate-{os.getpid()}-{count}", endpoint_url=sqs))
     assert result.stats.dead == 1 and result.stats.queued == 0
     dead = list(open_queue(f"sqs://migrate-{os.getpid()}-{count}", endpoint_url=sqs).dead_letters())
     assert len(dead) == 1 and poison in dead[0]

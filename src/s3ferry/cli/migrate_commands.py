@@ -39,14 +39,33 @@ def add_parsers(
 ) -> None:
     """Add the queue commands to ``sub`` (the option helpers come from ``main``)."""
 
-    def queue_options(p: argparse.ArgumentParser, required: bool) -> None:
-        p.add_argument(
+    def queue_options(p: argparse.ArgumentParser, required: bool, shaping: bool) -> None:
+        q = p.add_argument_group("queue")
+        q.add_argument(
             "--queue",
             required=required,
             metavar="URL",
             help="sqlite:///path/queue.db, sqs://name or an SQS queue URL",
         )
-        p.add_argument("--queue-endpoint-url", metavar="URL", help="SQS-compatible server")
+        q.add_argument("--queue-endpoint-url", metavar="URL", help="SQS-compatible server")
+        q.add_argument("--queue-profile", metavar="NAME", help="AWS profile for SQS")
+        q.add_argument("--queue-region", metavar="REGION", help="region of an sqs://name queue")
+        if shaping:
+            q.add_argument(
+                "--visibility-timeout",
+                type=positive_int,
+                default=300,
+                metavar="SECONDS",
+                help="a task nobody heartbeats reappears after this long (default 300)",
+            )
+            q.add_argument(
+                "--max-attempts",
+                type=positive_int,
+                default=5,
+                metavar="N",
+                help="deliveries before a task goes to the dead letters (set when the queue "
+                "is created; default 5)",
+            )
 
     def limits(p: argparse.ArgumentParser) -> None:
         d = PlanLimits()
@@ -69,14 +88,6 @@ def add_parsers(
             "--tasks-at-once", type=positive_int, default=4, metavar="N", help="per process"
         )
         p.add_argument(
-            "--visibility-timeout",
-            type=positive_int,
-            default=300,
-            metavar="SECONDS",
-            help="a task a worker stops heartbeating reappears after this long",
-        )
-        p.add_argument("--max-attempts", type=positive_int, default=5, metavar="N")
-        p.add_argument(
             "--stop-timeout",
             type=positive_int,
             default=30,
@@ -93,7 +104,7 @@ def add_parsers(
     )
     plan.add_argument("--inventory", required=True, metavar="DIR|s3://src/prefix")
     plan.add_argument("--dest", required=True, metavar="s3://dst/prefix")
-    queue_options(plan, required=True)
+    queue_options(plan, required=True, shaping=True)
     limits(plan)
     globals_(plan, top=False)
 
@@ -103,7 +114,7 @@ def add_parsers(
         description="Take tasks from the queue and copy what they name. Stateless and "
         "idempotent: kill it, start more. SIGTERM stops it cleanly (exit 0).",
     )
-    queue_options(worker, required=True)
+    queue_options(worker, required=True, shaping=True)
     worker.add_argument("--processes", type=positive_int, default=1, metavar="N")
     worker.add_argument("--exit-when-empty", action="store_true", help="stop once no task is left")
     worker_options(worker)
@@ -119,7 +130,7 @@ def add_parsers(
     migrate.add_argument("source", metavar="s3://src/prefix")
     migrate.add_argument("destination", metavar="s3://dst/prefix")
     migrate.add_argument("--workers", type=positive_int, default=4, metavar="N")
-    queue_options(migrate, required=False)
+    queue_options(migrate, required=False, shaping=True)
     migrate.add_argument(
         "--state-dir", metavar="DIR", help="where the default queue lives (~/.cache/s3ferry)"
     )
@@ -129,7 +140,7 @@ def add_parsers(
     transfer(migrate)
 
     status = sub.add_parser("status", help="tasks of a queue by state")
-    queue_options(status, required=True)
+    queue_options(status, required=True, shaping=False)
     globals_(status, top=False)
 
     cleanup = sub.add_parser("cleanup", help="abort stale multipart uploads under a prefix")
@@ -139,6 +150,19 @@ def add_parsers(
     )
     cleanup.add_argument("--dry-run", action="store_true", help="list them, abort nothing")
     globals_(cleanup, top=False)
+
+
+def _access(args: argparse.Namespace) -> Any:
+    from s3ferry.queueing import QueueAccess
+
+    return QueueAccess(
+        args.queue,
+        args.queue_endpoint_url,
+        args.queue_profile,
+        args.queue_region,
+        getattr(args, "visibility_timeout", 300),
+        getattr(args, "max_attempts", 5),
+    )
 
 
 def _limits(args: argparse.Namespace) -> PlanLimits:
@@ -183,11 +207,10 @@ def _plan(args: argparse.Namespace) -> int:
     report = plan(
         args.inventory,
         args.dest,
-        args.queue,
+        _access(args),
         limits=_limits(args),
         source_store=_store_config(args, "source"),
         dest_store=_store_config(args, "dest"),
-        queue_endpoint_url=args.queue_endpoint_url,
     )
     _emit(
         args,
@@ -206,12 +229,10 @@ def _stop_on_sigterm() -> threading.Event:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from s3ferry.jobs.worker import QueueAccess, serve
+    from s3ferry.jobs.worker import serve
 
     config = _worker_config(args)
-    access = QueueAccess(
-        args.queue, args.queue_endpoint_url, config.visibility_seconds, args.max_attempts
-    )
+    access = _access(args)
     access.open().close()  # a missing queue is an error now, not in every process
     report = serve(
         access,
@@ -254,12 +275,10 @@ def _migrate(args: argparse.Namespace) -> int:
         args.source,
         args.destination,
         workers=args.workers,
-        queue=args.queue,
+        queue=_access(args) if args.queue else None,
         state_dir=args.state_dir,
         limits=_limits(args),
         worker=_worker_config(args),
-        queue_endpoint_url=args.queue_endpoint_url,
-        max_attempts=args.max_attempts,
         sink=sink,
     )
     record = asdict(report)
@@ -279,7 +298,7 @@ def _migrate(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from s3ferry.jobs.migrate import status
 
-    s = status(args.queue, queue_endpoint_url=args.queue_endpoint_url)
+    s = status(_access(args))
     done = "-" if s.stats.done is None else f"{s.stats.done:,}"
     record = {"type": "status", **asdict(s.stats), "dead_objects": s.dead_objects}
     line = (

@@ -25,13 +25,13 @@ from s3ferry.events import EventSink, JobStarted, QueueProgress, discard
 from s3ferry.jobs.inventory import read_inventory
 from s3ferry.jobs.lanes import open_store
 from s3ferry.jobs.listing import default_list_workers
-from s3ferry.jobs.worker import QueueAccess, WorkerConfig, WorkerPool, drained
+from s3ferry.jobs.worker import WorkerConfig, WorkerPool, drained
 from s3ferry.listing.bucket import list_objects
 from s3ferry.listing.keyspace import key_order
 from s3ferry.locations import is_s3_url, parse_s3_url
 from s3ferry.planning.diff import merge_join
 from s3ferry.planning.tasks import ObjectRef, PartTask, PlanLimits, decode, encode, plan_tasks
-from s3ferry.queueing import open_queue
+from s3ferry.queueing import QueueAccess
 from s3ferry.queueing.base import QueueStats
 from s3ferry.storage.listing import Entry
 from s3ferry.storage.s3 import S3Store
@@ -75,22 +75,21 @@ class MigrateReport:
 def plan(
     source: str,
     dest: str,
-    queue: str,
+    queue: QueueAccess | str,
     *,
     limits: PlanLimits | None = None,
     source_store: StoreConfig | None = None,
     dest_store: StoreConfig | None = None,
-    queue_endpoint_url: str | None = None,
     sink: EventSink = discard,
 ) -> PlanReport:
-    """Put on ``queue`` the tasks that copy ``source`` (``s3://bucket/prefix`` or the
-    directory of an s3ferry inventory) to ``dest``, leaving out what is there already.
+    """Put on ``queue`` (created if missing) the tasks that copy ``source`` (``s3://bucket/
+    prefix`` or the directory of an s3ferry inventory) to ``dest``, leaving out what is there.
 
     Raises:
         UsageError: bad limits, URL or inventory; a queue URL that names nothing known.
         NotFoundError / AccessDeniedError: a bucket or queue is missing or refuses us.
     """
-    q = open_queue(queue, endpoint_url=queue_endpoint_url, create=True)
+    q = _access(queue).open(create=True)
     try:
         return _plan_into(
             q.send, source, dest, limits or PlanLimits(), source_store, dest_store, sink
@@ -179,6 +178,10 @@ def _missing(
         yield ObjectRef(pair.key, a.size_bytes, a.etag)
 
 
+def _access(queue: QueueAccess | str) -> QueueAccess:
+    return QueueAccess(queue) if isinstance(queue, str) else queue
+
+
 def default_queue(state_dir: Path, source: str, dest: str) -> str:
     """The embedded queue of one migration, named after its two ends."""
     name = hashlib.sha256(f"{source}\n{dest}".encode()).hexdigest()[:16]
@@ -190,16 +193,15 @@ def migrate(
     dest: str,
     *,
     workers: int = 4,
-    queue: str | None = None,
+    queue: QueueAccess | None = None,
     state_dir: str | Path | None = None,
     limits: PlanLimits | None = None,
     worker: WorkerConfig | None = None,
-    queue_endpoint_url: str | None = None,
-    max_attempts: int = 5,
     sink: EventSink = discard,
 ) -> MigrateReport:
     """Copy ``source`` to ``dest`` (both ``s3://bucket/prefix``) by planning into a queue
-    and running ``workers`` local worker processes until it is drained.
+    (by default a SQLite queue under ``state_dir``) and running ``workers`` local worker
+    processes until it is drained.
 
     Raises:
         UsageError: bad options or URLs.
@@ -214,11 +216,8 @@ def migrate(
         state.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(str(state), f"cannot create the state directory: {e.strerror}") from e
-    access = QueueAccess(
-        queue or default_queue(state, source, dest),
-        queue_endpoint_url,
-        wcfg.visibility_seconds,
-        max_attempts,
+    access = queue or QueueAccess(
+        default_queue(state, source, dest), visibility_seconds=wcfg.visibility_seconds
     )
     q = access.open(create=True)
     pool = WorkerPool(access, wcfg, workers)
@@ -282,9 +281,9 @@ def _wait(done: Callable[[], bool], pool: WorkerPool, tick: Callable[[], None]) 
         time.sleep(PROGRESS_SECONDS)
 
 
-def status(queue: str, *, queue_endpoint_url: str | None = None) -> QueueStatus:
+def status(queue: QueueAccess | str) -> QueueStatus:
     """Tasks by state, and the objects and bytes of the dead ones, of ``queue``."""
-    q = open_queue(queue, endpoint_url=queue_endpoint_url)
+    q = _access(queue).open()
     try:
         stats = q.stats()
         dead_objects = dead_bytes = 0

@@ -30,7 +30,7 @@ from s3ferry.events import EventSink, TaskFinished, discard
 from s3ferry.jobs.copy import probe, run_copies
 from s3ferry.locations import parse_s3_url
 from s3ferry.planning.tasks import ObjectRef, ObjectsTask, PartTask, Task, decode
-from s3ferry.queueing import open_queue
+from s3ferry.queueing import QueueAccess
 from s3ferry.queueing.base import Message, QueueStats, TaskQueue
 from s3ferry.storage.s3 import S3Store
 from s3ferry.transfer.checksums import is_plain_md5
@@ -297,25 +297,6 @@ def _since(started: float) -> float:
 def drained(stats: QueueStats) -> bool:
     """Nothing waits and nothing is being worked on (dead tasks aside)."""
     return stats.queued == 0 and stats.in_flight == 0
-
-
-@dataclass(frozen=True, slots=True)
-class QueueAccess:
-    """How a worker process opens the queue (picklable, for spawned processes)."""
-
-    url: str
-    endpoint_url: str | None = None
-    visibility_seconds: float = 300.0
-    max_attempts: int = 5
-
-    def open(self, create: bool = False) -> TaskQueue:
-        return open_queue(
-            self.url,
-            visibility_timeout=self.visibility_seconds,
-            max_attempts=self.max_attempts,
-            endpoint_url=self.endpoint_url,
-            create=create,
-        )
 
 
 class WorkerPool:

@@ -18,10 +18,36 @@ Example::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from s3ferry.errors import UsageError
 from s3ferry.queueing.base import Message, QueueStats, TaskQueue
 
-__all__ = ["Message", "QueueStats", "TaskQueue", "open_queue"]
+__all__ = ["Message", "QueueAccess", "QueueStats", "TaskQueue", "open_queue"]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueAccess:
+    """Everything :func:`open_queue` needs, in one picklable value (worker processes
+    receive it). ``visibility_seconds`` and ``max_attempts`` also shape a queue it creates."""
+
+    url: str
+    endpoint_url: str | None = None
+    profile: str | None = None
+    region: str | None = None
+    visibility_seconds: float = 300.0
+    max_attempts: int = 5
+
+    def open(self, create: bool = False) -> TaskQueue:
+        return open_queue(
+            self.url,
+            visibility_timeout=self.visibility_seconds,
+            max_attempts=self.max_attempts,
+            endpoint_url=self.endpoint_url,
+            profile=self.profile,
+            region=self.region,
+            create=create,
+        )
 
 
 def open_queue(
