@@ -189,3 +189,63 @@ def test_a_broken_range_stream_resumes_from_the_first_byte_not_consumed(
     chaos_row.injected = dict(proxy.injected)
     chaos_row.retries = 1
     chaos_row.verified = 1
+
+
+def test_copies_and_a_migration_are_byte_identical_through_faults(
+    tmp_path: Path,
+    fault_proxy: Callable[[Faults], FaultProxy],
+    cli_env: dict[str, str],
+    s3client: Any,
+    bucket: str,
+    chaos_row: ChaosRow,
+) -> None:
+    """cp between buckets (server-side and streamed) and migrate with two worker processes."""
+    files = _mixed_tree(seed=13, small=150, large=(11 * MiB, 6 * MiB))
+    for key, body in files.items():
+        s3client.put_object(Bucket=bucket, Key=f"src/{key}", Body=body)
+    proxy = fault_proxy(Faults.every_kind(0.05, seed=5))
+    env = {**cli_env, "AWS_ENDPOINT_URL": proxy.endpoint_url}
+    source = f"s3://{bucket}/src/"
+    reports = [
+        _summary(_run(env, "cp", "--json", source, f"s3://{bucket}/c1/", *SMALL_PARTS)),
+        _summary(
+            _run(
+                env,
+                "cp",
+                "--json",
+                "--copy-path",
+                "streamed",
+                source,
+                f"s3://{bucket}/c2/",
+                *SMALL_PARTS,
+            )
+        ),
+    ]
+    migrated = _run(
+        env,
+        "migrate",
+        source,
+        f"s3://{bucket}/m/",
+        "--workers",
+        "2",
+        "--state-dir",
+        tmp_path,
+        "--visibility-timeout",
+        "10",
+        "--json",
+    )
+    assert migrated.returncode == 0, migrated.stderr.decode()
+    assert json.loads(migrated.stdout.decode().splitlines()[-1])["ok"]
+
+    want = md5s(files)
+    copies = [bucket_contents(s3client, bucket, p) for p in ("c1/", "c2/", "m/")]
+    chaos_row.injected = dict(proxy.injected)
+    chaos_row.retries = sum(sum(r["retries_by_kind"].values()) for r in reports)
+    chaos_row.verified = sum(r["objects_done"] for r in reports) + len(copies[2])
+    chaos_row.lost_or_corrupted = sum(
+        copy.get(k) != md5 for copy in copies for k, md5 in want.items()
+    )
+    chaos_row.open_uploads = _open_uploads(s3client, bucket)
+    assert (chaos_row.lost_or_corrupted, chaos_row.open_uploads) == (0, 0)
+    assert all(copy.keys() == want.keys() for copy in copies)
+    assert chaos_row.retries > 0
