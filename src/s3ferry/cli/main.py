@@ -59,6 +59,13 @@ def _add_globals(parser: argparse.ArgumentParser, top: bool) -> None:
     g.add_argument("--profile", default=default, help="AWS profile name")
     g.add_argument("--region", default=default, help="AWS region")
     g.add_argument(
+        "--state-dir",
+        default=default,
+        metavar="DIR",
+        help="job journals, so an interrupted cp/sync/backup/restore resumes when run again "
+        "(default $XDG_CACHE_HOME/s3ferry/jobs)",
+    )
+    g.add_argument(
         "--json",
         action="store_true",
         default=False if top else argparse.SUPPRESS,

@@ -134,6 +134,11 @@ def summary(report: JobReport) -> str:
         "  verified "
         + (", ".join(f"{n:,} by {m}" for m, n in sorted(report.verified_by.items())) or "-"),
     ]
+    if report.objects_resumed or report.parts_reused:
+        lines.append(
+            f"  resumed  {report.objects_resumed:,} objects done before the interruption, "
+            f"{report.parts_reused:,} parts kept"
+        )
     if report.objects_skipped:
         reasons = ", ".join(f"{n:,} {r}" for r, n in sorted(report.skipped_by_reason.items()))
         lines.append(f"  skipped  {report.objects_skipped:,} ({reasons})")

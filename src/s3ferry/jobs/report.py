@@ -9,7 +9,12 @@ from s3ferry.transfer.recorder import Failure, Tally
 
 @dataclass(frozen=True, slots=True)
 class JobReport:
-    """What a job did. ``objects_done`` counts only verified objects."""
+    """What a job did. ``objects_done`` counts only verified objects.
+
+    ``objects_resumed`` were verified done by an interrupted earlier run of the
+    same job (not moved again); ``parts_reused`` are parts or ranges such a run
+    had sent, verified against the local bytes and kept.
+    """
 
     kind: str
     source: str
@@ -23,6 +28,8 @@ class JobReport:
     failures_by_reason: dict[str, int]
     skipped_by_reason: dict[str, int]
     failures: tuple[Failure, ...]
+    objects_resumed: int = 0
+    parts_reused: int = 0
 
     @property
     def ok(self) -> bool:
@@ -45,4 +52,6 @@ class JobReport:
             failures_by_reason=dict(tally.failures_by_reason),
             skipped_by_reason=dict(tally.skipped_by_reason),
             failures=tuple(tally.failures),
+            objects_resumed=tally.resumed_objects,
+            parts_reused=tally.reused_parts,
         )

@@ -425,4 +425,4 @@ class _Job:
                 self.recorder.expect(key, look.attributes)
                 handed = True
         if handed:
-            yield DownloadItem(key, str(path), info.size_bytes)
+            yield DownloadItem(key, str(path), info.size_bytes, info.etag)

@@ -346,7 +346,7 @@ class _Context:
                 except S3ferryError as e:
                     recorder.failed(key, str(path), e)
                     continue
-                yield DownloadItem(obj.key, str(path), obj.size_bytes)
+                yield DownloadItem(obj.key, str(path), obj.size_bytes, obj.etag)
 
     def _problem(self, key: str, problem: WalkProblem, recorder: Recorder) -> None:
         """An unreadable path fails (and stops --delete); a skipped one (link, socket) is said."""

@@ -66,6 +66,17 @@ class CompletedPart:
 
 
 @dataclass(frozen=True, slots=True)
+class ListedPart:
+    """A part the store holds for an unfinished upload. ``etag`` has no quotes;
+    ``crc32c_b64`` is ``None`` when the store does not list part checksums."""
+
+    number: int
+    size_bytes: int
+    etag: str
+    crc32c_b64: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class BucketInfo:
     name: str
     created: str  # ISO 8601
@@ -332,6 +343,29 @@ class S3Store:
     def abort_multipart(self, key: str, upload_id: str) -> None:
         with translated(self.url(key)):
             self._boto.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+    def list_parts(self, key: str, upload_id: str) -> list[ListedPart]:
+        """Every part uploaded so far, by number (at most 10,000: a list is fine).
+
+        Raises:
+            NotFoundError: the upload is gone (completed, aborted or expired).
+        """
+        parts: list[ListedPart] = []
+        marker = 0
+        with translated(f"{self.url(key)} upload {upload_id}"):
+            while True:
+                r = self._boto.list_parts(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker
+                )
+                parts += [
+                    ListedPart(
+                        p["PartNumber"], p["Size"], p["ETag"].strip('"'), p.get("ChecksumCRC32C")
+                    )
+                    for p in r.get("Parts", ())
+                ]
+                if not r.get("IsTruncated"):
+                    return parts
+                marker = int(r["NextPartNumberMarker"])
 
     def read_range(
         self, key: str, start: int, end: int, consume: Callable[[memoryview, int], None]

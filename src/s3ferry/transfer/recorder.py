@@ -16,7 +16,9 @@ from s3ferry.events import (
     ObjectDone,
     ObjectFailed,
     ObjectQueued,
+    ObjectResumed,
     ObjectSkipped,
+    PartReused,
 )
 
 # Failures kept for the final report; the rest are only counted (and were
@@ -42,6 +44,8 @@ class Tally:
     done_bytes: int = 0
     skipped_objects: int = 0
     failed_objects: int = 0
+    resumed_objects: int = 0
+    reused_parts: int = 0
     verified_by: Counter[str] = field(default_factory=Counter)
     failures_by_reason: Counter[str] = field(default_factory=Counter)
     skipped_by_reason: Counter[str] = field(default_factory=Counter)
@@ -90,6 +94,16 @@ class Recorder:
             self.tally.skipped_objects += 1
             self.tally.skipped_by_reason[reason] += 1
         self._sink(ObjectSkipped(key, path, reason))
+
+    def resumed(self, key: str, path: str, size_bytes: int) -> None:
+        with self._lock:
+            self.tally.resumed_objects += 1
+        self._sink(ObjectResumed(key, path, size_bytes))
+
+    def part_reused(self, key: str, size_bytes: int) -> None:
+        with self._lock:
+            self.tally.reused_parts += 1
+        self._sink(PartReused(key, size_bytes))
 
     @contextmanager
     def reporting(self, key: str, path: str) -> Iterator[None]:
