@@ -1,6 +1,6 @@
-"""``kill -9`` in the middle of a transfer, then the same command again: it finishes,
-reuses what the killed run had verified, and leaves no multipart upload, temporary
-file or journal behind.
+"""``kill -9`` (or Ctrl-C) in the middle of a transfer, then the same command again: it
+finishes, reuses what the stopped run had verified, and leaves no multipart upload,
+temporary file or journal behind.
 
 The kill waits on observable state (parts listed by the store, ranges committed to
 the journal), never on a sleep, so it lands mid-transfer on a fast or slow machine.
@@ -36,21 +36,25 @@ def _run(args: list[str], env: dict[str, str]) -> tuple[int, dict[str, Any], str
     return done.returncode, summary, done.stderr.decode()
 
 
-def _kill_when(args: list[str], env: dict[str, str], ready: Callable[[], bool]) -> None:
-    """Start ``s3ferry args`` and SIGKILL it as soon as ``ready()``; it must not finish first."""
+def _stop_when(
+    args: list[str], env: dict[str, str], ready: Callable[[], bool], sig: int = signal.SIGKILL
+) -> tuple[int, str]:
+    """Start ``s3ferry args``, send ``sig`` as soon as ``ready()`` (it must not finish
+    first) and return its exit code and stderr."""
     proc = subprocess.Popen(
         [S3FERRY, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
         while not ready():
-            assert proc.poll() is None, "the transfer ended before it could be killed"
+            assert proc.poll() is None, "the transfer ended before it could be stopped"
             time.sleep(POLL_S)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=60) == -signal.SIGKILL
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        return proc.returncode, err.decode()
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.communicate()
+            proc.communicate()
 
 
 def _journals(state: Path) -> list[Path]:
@@ -68,8 +72,9 @@ def tree(tmp_path: Path) -> Path:
 
 
 @pytest.mark.timeout(300)
-def test_killed_upload_resumes_from_its_parts(
-    tree: Path, tmp_path: Path, bucket: str, s3client: Any, cli_env: dict[str, str]
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_stopped_upload_resumes_from_its_parts(
+    sig: int, tree: Path, tmp_path: Path, bucket: str, s3client: Any, cli_env: dict[str, str]
 ) -> None:
     state = tmp_path / "state"
     args = ["cp", str(tree), f"s3://{bucket}/p/", "--state-dir", str(state), *PARTS]
@@ -77,15 +82,25 @@ def test_killed_upload_resumes_from_its_parts(
     def parts_uploaded() -> bool:
         uploads = s3client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
         return any(
-            len(s3client.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get(
-                "Parts", []
-            ))
+            len(
+                s3client.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get(
+                    "Parts", []
+                )
+            )
             >= 2
             for u in uploads
         )
 
-    _kill_when(args, cli_env, parts_uploaded)
-    assert _journals(state), "the killed run left no journal"
+    code, err = _stop_when(args, cli_env, parts_uploaded, sig)
+    if sig == signal.SIGINT:
+        assert code == 130, err
+        assert err.splitlines()[-1] == (
+            f"error: interrupted; state saved in {state}; run the same command again to resume"
+        )
+    else:
+        assert code == -signal.SIGKILL, err
+    assert _journals(state), "the stopped run left no journal"
+    assert "Uploads" in s3client.list_multipart_uploads(Bucket=bucket)
 
     code, summary, err = _run(args, cli_env)
 
@@ -119,7 +134,8 @@ def test_killed_download_resumes_from_its_temporary_file(
                 continue
         return False
 
-    _kill_when(args, cli_env, ranges_journaled)
+    code, err = _stop_when(args, cli_env, ranges_journaled)
+    assert code == -signal.SIGKILL, err
     kept = [f.name for f in out.iterdir()]
     assert len(kept) == 1 and kept[0].startswith(".big.bin.s3ferry-"), kept
 

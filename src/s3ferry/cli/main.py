@@ -306,8 +306,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return ExitCode.OK
     except KeyboardInterrupt:
-        print("error: interrupted; run the same command again to finish", file=sys.stderr)
+        print(f"error: interrupted; {_resume_hint(args)}", file=sys.stderr)
         return ExitCode.INTERRUPTED
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    if args.command in ("cp", "sync", "backup", "restore") and "-" not in (
+        getattr(args, "source", None),
+        getattr(args, "destination", None),
+    ):
+        from s3ferry.cli.commands import state_dir
+
+        return f"state saved in {state_dir(args)}; run the same command again to resume"
+    return "run the same command again to finish"
 
 
 def entry() -> None:

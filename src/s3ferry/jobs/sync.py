@@ -20,7 +20,7 @@ from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, StoreError, UsageError
 from s3ferry.events import Compared, Event, EventSink, JobStarted, ObjectFailed, Planned, discard
 from s3ferry.jobs.download import ensure_dir, make_parent, run_downloads
-from s3ferry.jobs.lanes import open_store
+from s3ferry.jobs.lanes import job_journal, open_store
 from s3ferry.jobs.listing import default_list_workers
 from s3ferry.jobs.report import JobReport
 from s3ferry.jobs.upload import run_uploads
@@ -92,11 +92,14 @@ def sync(
     transfer: TransferConfig | None = None,
     store: StoreConfig | None = None,
     sink: EventSink = discard,
+    state_dir: Path | None = None,
 ) -> SyncReport:
     """Copy what is new or changed from ``source`` to ``destination``; with ``delete``,
     remove from the destination what the source does not have.
 
-    One side is a local directory, the other ``s3://bucket/prefix``.
+    One side is a local directory, the other ``s3://bucket/prefix``. A sync is
+    idempotent by itself; with ``state_dir`` its journal also lets a rerun after
+    an interruption continue the multipart uploads and large downloads it left.
 
     Raises:
         UsageError: both or neither side is in S3; the source is missing or empty with
@@ -114,6 +117,7 @@ def sync(
         transfer=transfer,
         store=store,
         sink=sink,
+        state_dir=state_dir,
     )
 
 
@@ -142,6 +146,7 @@ def run_sync(
     sink: EventSink,
     shaper: UploadShaper | None = None,
     kind: str = "sync",
+    state_dir: Path | None = None,
 ) -> SyncReport:
     """:func:`sync`, with uploads shaped by ``shaper`` (see :mod:`.backup`)."""
     src, dst = str(source), str(destination)
@@ -168,10 +173,21 @@ def run_sync(
         ctx = _Context(
             s3, local, prefix, rule, filters or Filters(), delete, dry_run, plan, sink, shaper
         )
-        if uploading:
-            run_uploads(s3, cfg, ctx.uploads(pairs, recorder), recorder)
-        else:
-            run_downloads(s3, cfg, ctx.downloads(pairs, recorder), recorder)
+        identity = {
+            "endpoint": (store or StoreConfig()).endpoint_url,
+            "rule": rule,
+            "filters": filters,
+            "delete": delete,
+            "shaper": shaper,
+        }
+        ends = (os.path.abspath(src), dst) if uploading else (src, os.path.abspath(dst))
+        with job_journal(
+            None if dry_run else state_dir, recorder, kind, *ends, identity
+        ) as journal:
+            if uploading:
+                run_uploads(s3, cfg, ctx.uploads(pairs, recorder), recorder, journal)
+            else:
+                run_downloads(s3, cfg, ctx.downloads(pairs, recorder), recorder, journal)
         deleted = 0
         if delete and not dry_run and plan.counts["delete"]:
             deleted = _delete(s3, plan, max_delete, uploading, recorder)
