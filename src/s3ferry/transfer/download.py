@@ -219,6 +219,7 @@ class LargeFileDownloader:
                         self._journal.forget(item.key)
                 raise
             if self._journal is not None:
+                self._journal.forget(item.key)
                 self._journal.finished(item.key, info.size_bytes, info.etag, method)
             self._recorder.done(
                 item.key,

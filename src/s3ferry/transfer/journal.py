@@ -14,9 +14,9 @@ hash of the command, both ends and the options that change the result, see
     ranges    (key, start, end_exclusive, crc32c,        ranges of those written to the
                PK (key, start))                          temporary file
 
-Rows are looked up one key at a time, never loaded whole. Writes go to one
-writer thread that commits every :data:`COMMIT_EVERY_RECORDS` records or
-:data:`COMMIT_EVERY_S` seconds; what a crash loses of the last batch is only
+Rows are looked up one key at a time, never loaded whole. Writes are queued
+for one writer thread that commits every :data:`COMMIT_EVERY_RECORDS` records
+or :data:`COMMIT_EVERY_S` seconds; what a crash loses of the last batch is only
 redone, never wrongly skipped. A row that names a resource to clean up (an
 upload id, a temporary file) is committed before the call returns.
 """
@@ -28,10 +28,8 @@ import fcntl
 import hashlib
 import json
 import os
-import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,9 +89,6 @@ class PartialDownload:
     ranges: dict[tuple[int, int], int]
 
 
-_Write = tuple[str, tuple[object, ...]]
-
-
 class Journal:
     """The journal of one job. Thread-safe; :meth:`close` it when the job ends.
 
@@ -105,7 +100,10 @@ class Journal:
     def __init__(self, path: Path, lock: IO[bytes]) -> None:
         self.path = path
         self._lock_file = lock
-        self._writes: queue.SimpleQueue[_Write | threading.Event | None] = queue.SimpleQueue()
+        self._wake = threading.Condition()
+        self._pending: list[tuple[str, tuple[object, ...]]] = []
+        self._flushes: list[threading.Event] = []
+        self._closing = False
         self._readers = threading.local()
         self._reader_list: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
@@ -240,8 +238,8 @@ class Journal:
         )
 
     def finished(self, key: str, size_bytes: int, version: str, checksum: str) -> None:
-        """``key`` is verified done; its in-flight rows go."""
-        self.forget(key)
+        """``key`` is verified done. Rows of it in flight, if any, are the caller's to
+        :meth:`forget` (a small file has none, and :meth:`is_done` is asked first)."""
         self._write(
             "INSERT OR REPLACE INTO done VALUES (?, ?, ?, ?)", key, size_bytes, version, checksum
         )
@@ -253,7 +251,10 @@ class Journal:
         self._write("DELETE FROM ranges WHERE key = ?", key)
 
     def _write(self, sql: str, *params: object) -> None:
-        self._writes.put((sql, params))
+        with self._wake:
+            self._pending.append((sql, params))
+            if len(self._pending) >= COMMIT_EVERY_RECORDS:
+                self._wake.notify()
 
     def flush(self) -> None:
         """Wait until every write so far is committed.
@@ -262,43 +263,42 @@ class Journal:
             LocalIOError: the journal could not be written (e.g. the disk is full).
         """
         flushed = threading.Event()
-        self._writes.put(flushed)
+        with self._wake:
+            self._flushes.append(flushed)
+            self._wake.notify()
         flushed.wait()
         if self._error is not None:
             raise LocalIOError(str(self.path), f"cannot write job state: {self._error}")
 
     def _write_loop(self) -> None:
+        """Every ``COMMIT_EVERY_S``, or when a batch is full or someone waits: one transaction.
+
+        Writers only append to a list, so the transfer threads never wait for
+        SQLite and this thread wakes once a batch, not once a record.
+        """
         db = _connect(self.path)
-        pending = 0
-        deadline = 0.0
         try:
             while True:
-                try:
-                    op = self._writes.get(
-                        timeout=max(0.0, deadline - time.monotonic()) if pending else None
-                    )
-                except queue.Empty:
-                    op = threading.Event()  # the deadline passed: commit
-                if op is None or isinstance(op, threading.Event):
-                    self._commit(db)
-                    pending = 0
-                    if op is None:
-                        return
-                    op.set()
-                    continue
-                if pending == 0:
-                    deadline = time.monotonic() + COMMIT_EVERY_S
-                self._execute(db, op)
-                pending += 1
-                if pending >= COMMIT_EVERY_RECORDS:
-                    self._commit(db)
-                    pending = 0
+                with self._wake:
+                    full = len(self._pending) >= COMMIT_EVERY_RECORDS
+                    if not (full or self._flushes or self._closing):
+                        self._wake.wait(COMMIT_EVERY_S)
+                    batch, self._pending = self._pending, []
+                    flushes, self._flushes = self._flushes, []
+                    closing = self._closing
+                for sql, params in batch:
+                    self._execute(db, sql, params)
+                self._commit(db)
+                for flushed in flushes:
+                    flushed.set()
+                if closing:
+                    return
         finally:
             db.close()
 
-    def _execute(self, db: sqlite3.Connection, op: _Write) -> None:
+    def _execute(self, db: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> None:
         try:
-            db.execute(*op)
+            db.execute(sql, params)
         except sqlite3.Error as e:
             self._error = self._error or e
 
@@ -310,7 +310,9 @@ class Journal:
 
     def close(self, complete: bool = False) -> None:
         """Commit and close; with ``complete`` (the job finished, none failed) delete the file."""
-        self._writes.put(None)
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
         self._writer.join()
         with self._reader_lock:
             for db in self._reader_list:

@@ -417,6 +417,7 @@ class LargeFileUploader:
             in_parts=True,
         )
         if self._journal is not None:
+            self._journal.forget(item.key)
             self._journal.finished(item.key, item.size_bytes, str(item.mtime_ns), expected)
 
     def _abandon(self, upload: _Multipart) -> None:
