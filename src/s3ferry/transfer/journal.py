@@ -309,7 +309,11 @@ class Journal:
             self._error = self._error or e
 
     def close(self, complete: bool = False) -> None:
-        """Commit and close; with ``complete`` (the job finished, none failed) delete the file."""
+        """Commit and close; with ``complete`` (the job finished, none failed) delete the file.
+
+        A write that fails here is not raised: it costs the next run only the
+        work it redoes (only :meth:`flush` callers depend on their rows).
+        """
         with self._wake:
             self._closing = True
             self._wake.notify()

@@ -316,6 +316,7 @@ class LargeFileUploader:
                 upload.reuse(CompletedPart(number, upload.listed[number].etag, crc))
                 upload.bytes_read += size
                 self._recorder.part_reused(upload.item.key, size)
+                self._recorder.progressed(upload.item.key, size)
             else:
                 self._submit(upload, number, buf, size, crc)
             remaining = remaining - size if known else (-1 if size == part_size else 0)
