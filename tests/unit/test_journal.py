@@ -41,6 +41,7 @@ def test_default_state_dir_follows_xdg_cache_home(monkeypatch: pytest.MonkeyPatc
 
 def test_a_reopened_journal_knows_what_was_done_and_in_flight(tmp_path: Path) -> None:
     journal = _open(tmp_path)
+    assert not journal.resumed
     journal.finished("a", 10, "111", "crc-a")
     journal.upload_started("big", 100, 222, "upload-1", 5)
     journal.download_started("obj", 50, "etag-1", "/out/.obj.tmp")
@@ -48,6 +49,7 @@ def test_a_reopened_journal_knows_what_was_done_and_in_flight(tmp_path: Path) ->
     journal.close()
 
     again = _open(tmp_path)
+    assert again.resumed
     assert again.is_done("a", 10, "111")
     assert not again.is_done("a", 10, "112")  # the file changed since
     assert not again.is_done("a", 11, "111")

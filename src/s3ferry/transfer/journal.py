@@ -97,8 +97,11 @@ class Journal:
         LocalIOError: the state directory cannot be written.
     """
 
-    def __init__(self, path: Path, lock: IO[bytes]) -> None:
+    def __init__(self, path: Path, lock: IO[bytes], resumed: bool) -> None:
         self.path = path
+        # An earlier run left verified objects. A key comes once per run, so
+        # when none did, no lookup can find one: the small-file lane skips them.
+        self.resumed = resumed
         self._lock_file = lock
         self._wake = threading.Condition()
         self._pending: list[tuple[str, tuple[object, ...]]] = []
@@ -143,7 +146,8 @@ class Journal:
                     ("destination", destination),
                 ],
             )
-        return cls(path, lock)
+            resumed = bool(db.execute("SELECT EXISTS (SELECT 1 FROM done)").fetchone()[0])
+        return cls(path, lock, resumed)
 
     # Reads: one connection per thread, committed rows only.
 
@@ -157,7 +161,9 @@ class Journal:
         return db
 
     def is_done(self, key: str, size_bytes: int, version: str) -> bool:
-        """Whether ``key`` was verified done with this size and version (mtime_ns or ETag)."""
+        """Whether an earlier run verified ``key`` with this size and version (mtime_ns or ETag)."""
+        if not self.resumed:
+            return False
         row = (
             self._reader()
             .execute(
