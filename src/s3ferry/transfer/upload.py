@@ -232,9 +232,13 @@ class LargeFileUploader:
         meta = {**object_metadata(item), META_PART_SIZE: str(part_size)}
         upload_id = self._store.create_multipart(item.key, meta)
         if self._journal is not None:
-            self._journal.upload_started(
-                item.key, item.size_bytes, item.mtime_ns, upload_id, part_size
-            )
+            try:
+                self._journal.upload_started(
+                    item.key, item.size_bytes, item.mtime_ns, upload_id, part_size
+                )
+            except S3ferryError:
+                self._abort(item.key, upload_id)  # no run could find it again
+                raise
         return _Multipart(item, upload_id), part_size
 
     def _resumed(self, item: UploadItem) -> tuple[_Multipart, int] | None:
