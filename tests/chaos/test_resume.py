@@ -77,7 +77,7 @@ def tree(tmp_path: Path) -> Path:
     [
         ("cp", signal.SIGKILL),
         ("cp", signal.SIGINT),
-        ("sync", signal.SIGKILL),
+        pytest.param("sync", signal.SIGKILL, marks=pytest.mark.slow),
         pytest.param("backup", signal.SIGKILL, marks=pytest.mark.slow),
     ],
     ids=["cp-kill-9", "cp-ctrl-c", "sync-kill-9", "backup-kill-9"],
