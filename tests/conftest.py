@@ -120,8 +120,10 @@ def store_config(s3server: LocalS3Info, monkeypatch: pytest.MonkeyPatch) -> Stor
 
 
 @pytest.fixture
-def cli_env(s3server: LocalS3Info) -> dict[str, str]:
-    """Environment for running the ``s3ferry`` command against the test server."""
+def cli_env(s3server: LocalS3Info, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for running the ``s3ferry`` command against the test server; job
+    journals go to a cache directory of this test's own, not the user's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(s3server.env())
+    env["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
     return env

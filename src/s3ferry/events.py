@@ -66,6 +66,23 @@ class ObjectDone(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ObjectResumed(Event):
+    """The job's journal shows this object verified done by an interrupted earlier run."""
+
+    key: str
+    path: str
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartReused(Event):
+    """A part (upload) or range (download) an earlier run sent was verified and kept."""
+
+    key: str
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class ObjectSkipped(Event):
     key: str
     path: str

@@ -1,6 +1,8 @@
-"""Ctrl-C (SIGINT) stops a transfer cleanly: exit 130, no open multipart upload, no
-partial object or file. Whether the signal lands mid-transfer or after the end, the
-invariants are the same, so the test does not depend on timing."""
+"""Ctrl-C (SIGINT) stops a transfer cleanly: exit 130, a one-line hint to resume, no
+partial object or file in place; the same command run again finishes, and then no
+multipart upload, temporary file or journal is left. Whether the signal lands
+mid-transfer or after the end, the invariants are the same, so the test does not
+depend on timing."""
 
 from __future__ import annotations
 
@@ -19,14 +21,23 @@ MiB = 1024 * 1024
 PARTS = ["--multipart-threshold", "5MiB", "--part-size", "5MiB", "--large-file-workers", "2"]
 
 
-def _interrupted(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+def _interrupted_then_rerun(args: list[str], env: dict[str, str]) -> None:
+    """Interrupt ``s3ferry args``, check how it stopped, and run it again to the end."""
     proc = subprocess.Popen(
         [S3FERRY, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     time.sleep(0.6)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, b"", err)
+    assert proc.returncode in (0, 130), err
+    assert b"Traceback" not in err
+    if proc.returncode == 130:
+        hint = err.decode().splitlines()[-1]
+        assert hint.startswith("error: interrupted; state saved in "), hint
+        assert hint.endswith("; run the same command again to resume"), hint
+    again = subprocess.run([S3FERRY, *args], env=env, capture_output=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert not list(Path(env["XDG_CACHE_HOME"]).glob("s3ferry/jobs/*.sqlite"))
 
 
 @pytest.fixture
@@ -39,30 +50,26 @@ def big_tree(tmp_path: Path) -> Path:
 
 
 @pytest.mark.timeout(180)
-def test_interrupted_upload_leaves_only_complete_objects(
+def test_interrupted_upload_resumes_to_complete_objects(
     big_tree: Path, bucket: str, s3client: Any, cli_env: dict[str, str]
 ) -> None:
-    result = _interrupted(["cp", str(big_tree), f"s3://{bucket}/p/", "-q", *PARTS], cli_env)
-    assert result.returncode in (0, 130), result.stderr
-    assert b"Traceback" not in result.stderr
-    if result.returncode == 130:
-        assert result.stderr.decode().splitlines()[-1].startswith("error: interrupted")
+    _interrupted_then_rerun(["cp", str(big_tree), f"s3://{bucket}/p/", "-q", *PARTS], cli_env)
     assert "Uploads" not in s3client.list_multipart_uploads(Bucket=bucket)
-    for o in s3client.list_objects_v2(Bucket=bucket).get("Contents", []):
+    objects = s3client.list_objects_v2(Bucket=bucket).get("Contents", [])
+    assert len(objects) == len(list(big_tree.iterdir()))
+    for o in objects:
         body = s3client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
         assert body == (big_tree / o["Key"].removeprefix("p/")).read_bytes()
 
 
 @pytest.mark.timeout(180)
-def test_interrupted_download_leaves_only_complete_files(
+def test_interrupted_download_resumes_to_complete_files(
     big_tree: Path, tmp_path: Path, bucket: str, s3client: Any, cli_env: dict[str, str]
 ) -> None:
     for f in big_tree.iterdir():
         s3client.put_object(Bucket=bucket, Key=f"p/{f.name}", Body=f.read_bytes())
     out = tmp_path / "out"
-    result = _interrupted(["cp", f"s3://{bucket}/p/", str(out), "-q", *PARTS], cli_env)
-    assert result.returncode in (0, 130), result.stderr
-    assert b"Traceback" not in result.stderr
+    _interrupted_then_rerun(["cp", f"s3://{bucket}/p/", str(out), "-q", *PARTS], cli_env)
+    assert sorted(f.name for f in out.iterdir()) == sorted(f.name for f in big_tree.iterdir())
     for f in out.iterdir():
-        assert not f.name.startswith("."), f"temporary file left behind: {f.name}"
         assert f.read_bytes() == (big_tree / f.name).read_bytes()

@@ -34,6 +34,14 @@ def _store_config(args: argparse.Namespace, side: str = "source") -> StoreConfig
     )
 
 
+def state_dir(args: argparse.Namespace) -> Path:
+    """Where the command's job journal lives: ``--state-dir`` or the user's cache."""
+    from s3ferry.transfer.journal import default_state_dir
+
+    given = getattr(args, "state_dir", None)
+    return Path(given) if given else default_state_dir()
+
+
 def _transfer_config(args: argparse.Namespace) -> TransferConfig:
     return TransferConfig(
         multipart_threshold_bytes=args.multipart_threshold,
@@ -93,9 +101,13 @@ def run_cp(args: argparse.Namespace) -> int:
             sink=renderer,
         )
     elif is_s3_url(src) and not is_s3_url(dst):
-        report = download(src, dst, transfer=transfer, store=store, sink=renderer)
+        report = download(
+            src, dst, transfer=transfer, store=store, sink=renderer, state_dir=state_dir(args)
+        )
     elif is_s3_url(dst) and not is_s3_url(src):
-        report = upload(src, dst, transfer=transfer, store=store, sink=renderer)
+        report = upload(
+            src, dst, transfer=transfer, store=store, sink=renderer, state_dir=state_dir(args)
+        )
     else:
         raise UsageError(f"{src} {dst}", "at least one side must be s3://bucket/...")
     renderer.finish(report)

@@ -70,6 +70,13 @@ def _add_globals(parser: argparse.ArgumentParser, top: bool) -> None:
         default=False if top else argparse.SUPPRESS,
         help="send unsigned requests (public buckets)",
     )
+    g.add_argument(
+        "--state-dir",
+        default=default,
+        metavar="DIR",
+        help="job journals, so an interrupted cp/sync/backup/restore resumes when run again "
+        "(default $XDG_CACHE_HOME/s3ferry/jobs)",
+    )
     sides = parser.add_argument_group(
         "per-side options (override the global ones for the bucket read or written)"
     )
@@ -339,8 +346,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return ExitCode.OK
     except KeyboardInterrupt:
-        print("error: interrupted; run the same command again to finish", file=sys.stderr)
+        print(f"error: interrupted; {_resume_hint(args)}", file=sys.stderr)
         return ExitCode.INTERRUPTED
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    if args.command in ("cp", "sync", "backup", "restore") and "-" not in (
+        getattr(args, "source", None),
+        getattr(args, "destination", None),
+    ):
+        from s3ferry.cli.commands import state_dir
+
+        return f"state saved in {state_dir(args)}; run the same command again to resume"
+    return "run the same command again to finish"
 
 
 def entry() -> None:

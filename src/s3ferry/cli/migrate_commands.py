@@ -131,9 +131,6 @@ def add_parsers(
     migrate.add_argument("destination", metavar="s3://dst/prefix")
     migrate.add_argument("--workers", type=positive_int, default=4, metavar="N")
     queue_options(migrate, required=False, shaping=True)
-    migrate.add_argument(
-        "--state-dir", metavar="DIR", help="where the default queue lives (~/.cache/s3ferry)"
-    )
     limits(migrate)
     worker_options(migrate)
     globals_(migrate, top=False)

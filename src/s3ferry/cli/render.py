@@ -139,6 +139,11 @@ def summary(report: JobReport) -> str:
             f"  path     {report.server_side_objects:,} copied server-side, "
             f"{human_bytes(report.bytes_through_client)} through this machine"
         )
+    if report.objects_resumed or report.parts_reused:
+        lines.append(
+            f"  resumed  {report.objects_resumed:,} objects done before the interruption, "
+            f"{report.parts_reused:,} parts kept"
+        )
     if report.objects_skipped:
         reasons = ", ".join(f"{n:,} {r}" for r, n in sorted(report.skipped_by_reason.items()))
         lines.append(f"  skipped  {report.objects_skipped:,} ({reasons})")

@@ -59,7 +59,13 @@ def add_restore_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def run_restore(args: argparse.Namespace) -> int:
-    from s3ferry.cli.commands import _renderer, _store_config, _transfer_config, exit_code_for
+    from s3ferry.cli.commands import (
+        _renderer,
+        _store_config,
+        _transfer_config,
+        exit_code_for,
+        state_dir,
+    )
     from s3ferry.jobs.restore import restore
 
     if args.dir is None and args.into is None:
@@ -106,6 +112,7 @@ def run_restore(args: argparse.Namespace) -> int:
         transfer=transfer,
         store=_store_config(args),
         sink=sink,
+        state_dir=state_dir(args),
         **given,
     )
     if args.no_wait:

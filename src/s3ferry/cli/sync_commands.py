@@ -7,7 +7,13 @@ import json
 import sys
 from dataclasses import asdict
 
-from s3ferry.cli.commands import _renderer, _store_config, _transfer_config, exit_code_for
+from s3ferry.cli.commands import (
+    _renderer,
+    _store_config,
+    _transfer_config,
+    exit_code_for,
+    state_dir,
+)
 from s3ferry.cli.exit_codes import ExitCode
 from s3ferry.errors import UsageError
 from s3ferry.events import Compared, Event, Planned
@@ -56,6 +62,7 @@ def run_sync(args: argparse.Namespace) -> int:
         "transfer": transfer,
         "store": _store_config(args, "source" if is_s3_url(args.source) else "dest"),
         "sink": sink,
+        "state_dir": state_dir(args),
     }
     if args.command == "backup":
         report = backup(

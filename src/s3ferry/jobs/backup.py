@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from s3ferry.config import StoreConfig, TransferConfig
 from s3ferry.errors import UsageError
@@ -69,8 +70,12 @@ def backup(
     transfer: TransferConfig | None = None,
     store: StoreConfig | None = None,
     sink: EventSink = discard,
+    state_dir: Path | None = None,
 ) -> SyncReport:
     """Back ``source`` (a directory) up to ``destination`` (``s3://bucket/prefix``).
+
+    With ``state_dir``, a rerun after an interruption continues the multipart
+    uploads it left (see :func:`s3ferry.jobs.sync.sync`).
 
     Raises:
         UsageError: a bad archive class or threshold, a source that is not a
@@ -97,4 +102,5 @@ def backup(
         sink=sink,
         shaper=BackupShaper(small_file_threshold, archive_class),
         kind="backup",
+        state_dir=state_dir,
     )

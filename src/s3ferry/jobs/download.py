@@ -16,7 +16,7 @@ from typing import BinaryIO
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, NotFoundError, S3ferryError, UsageError
 from s3ferry.events import EventSink, JobStarted, discard
-from s3ferry.jobs.lanes import drive, open_store, routed
+from s3ferry.jobs.lanes import drive, job_journal, open_store, routed
 from s3ferry.jobs.report import JobReport
 from s3ferry.listing.bucket import list_objects
 from s3ferry.locations import parse_s3_url, path_for
@@ -28,8 +28,10 @@ from s3ferry.transfer.download import (
     DownloadItem,
     LargeFileDownloader,
     download_small,
+    has_size,
     stream_object,
 )
+from s3ferry.transfer.journal import Journal
 from s3ferry.transfer.recorder import Recorder
 
 # Large objects downloaded at once. They share the range workers; several
@@ -45,11 +47,15 @@ def download(
     transfer: TransferConfig | None = None,
     store: StoreConfig | None = None,
     sink: EventSink = discard,
+    state_dir: Path | None = None,
 ) -> JobReport:
     """Download ``source`` (``s3://bucket/key`` or ``s3://bucket/prefix/``) to ``destination``.
 
     A URL ending in ``/`` (or a bucket root) is a prefix; otherwise it is the
-    object of that key if it exists, else the prefix ``key/``.
+    object of that key if it exists, else the prefix ``key/``. With
+    ``state_dir`` the job keeps a journal there: run again after an
+    interruption, it skips the objects it verified and continues large
+    downloads from the ranges already written.
 
     Raises:
         UsageError: malformed URL, or the destination is a file where a directory is needed.
@@ -66,13 +72,17 @@ def download(
     if single is not None:
         target = _single_target(dest, url.key, str(destination))
         items: Iterator[DownloadItem] = iter(
-            [DownloadItem(single.key, str(target), single.size_bytes)]
+            [DownloadItem(single.key, str(target), single.size_bytes, single.etag)]
         )
     else:
         ensure_dir(dest)
         prefix = url.as_prefix()
         items = _listed_items(list_objects(s3, prefix), dest, prefix, recorder)
-    run_downloads(s3, cfg, items, recorder)
+    identity = {"endpoint": (store or StoreConfig()).endpoint_url}
+    with job_journal(
+        state_dir, recorder, "download", str(url), os.path.abspath(dest), identity
+    ) as journal:
+        run_downloads(s3, cfg, items, recorder, journal)
     return JobReport.from_tally(
         "download", str(url), str(dest), recorder.tally, time.monotonic() - started
     )
@@ -149,7 +159,7 @@ def _listed_items(
         except S3ferryError as e:
             recorder.failed(info.key, "", e)
             continue
-        yield DownloadItem(info.key, str(path), info.size_bytes)
+        yield DownloadItem(info.key, str(path), info.size_bytes, info.etag)
 
 
 def make_parent(parent: str, made: set[str]) -> None:
@@ -166,15 +176,21 @@ def make_parent(parent: str, made: set[str]) -> None:
 
 
 def run_downloads(
-    s3: S3Store, cfg: TransferConfig, items: Iterator[DownloadItem], recorder: Recorder
+    s3: S3Store,
+    cfg: TransferConfig,
+    items: Iterator[DownloadItem],
+    recorder: Recorder,
+    journal: Journal | None = None,
 ) -> None:
     assert cfg.small_lane_bytes is not None and cfg.small_file_workers is not None
     assert cfg.multipart_threshold_bytes is not None
-    large = LargeFileDownloader(s3, cfg, recorder)
+    large = LargeFileDownloader(s3, cfg, recorder, journal)
     budget = ByteBudget(cfg.small_lane_bytes)
+    if journal is not None:
+        items = _not_done(items, journal, recorder)
 
     async def small(item: DownloadItem) -> None:
-        await download_small(s3, item, budget, recorder)
+        await download_small(s3, item, budget, recorder, journal)
 
     try:
         asyncio.run(
@@ -189,3 +205,17 @@ def run_downloads(
         )
     finally:
         large.close()
+
+
+def _not_done(
+    items: Iterator[DownloadItem], journal: Journal, recorder: Recorder
+) -> Iterator[DownloadItem]:
+    """``items`` less the objects the journal shows verified (same size and ETag) whose
+    file is still there."""
+    for item in items:
+        if journal.is_done(item.key, item.size_bytes, item.etag) and has_size(
+            item.path, item.size_bytes
+        ):
+            recorder.resumed(item.key, item.path, item.size_bytes)
+        else:
+            yield item

@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from s3ferry.config import StoreConfig, TransferConfig
 from s3ferry.events import EventSink, discard
 from s3ferry.storage.s3 import S3Store
+from s3ferry.transfer.journal import Journal
 from s3ferry.transfer.recorder import Recorder
 
 T = TypeVar("T")
@@ -84,6 +87,33 @@ def open_store(
     s3.retrier.sink = events
     s3.check_bucket()
     return s3
+
+
+@contextmanager
+def job_journal(
+    state_dir: Path | None,
+    recorder: Recorder,
+    kind: str,
+    source: str,
+    destination: str,
+    options: Mapping[str, object],
+) -> Iterator[Journal | None]:
+    """The job's journal in ``state_dir`` (``None``: no journal), closed when the block ends.
+
+    It is deleted when the block ends normally with no object failed: a job
+    that finished leaves nothing to resume. Otherwise (interrupted, killed,
+    some objects failed) it stays, and the same job run again resumes from it.
+    """
+    if state_dir is None:
+        yield None
+        return
+    journal = Journal.open(state_dir, kind, source, destination, options)
+    complete = False
+    try:
+        yield journal
+        complete = recorder.tally.failed_objects == 0
+    finally:
+        journal.close(complete=complete)
 
 
 class Routable(Protocol):

@@ -14,6 +14,9 @@ class JobReport:
     ``retries_by_kind`` counts requests sent again, by why (``throttled``,
     ``transient``, ``expired``); ``lowest_pace`` is the fewest requests in flight
     the store's throttling allowed (``None``: it never throttled).
+    ``objects_resumed`` were verified done by an interrupted earlier run of the
+    same job (not moved again); ``parts_reused`` are parts or ranges such a run
+    had sent, verified against the local bytes and kept.
     """
 
     kind: str
@@ -33,6 +36,8 @@ class JobReport:
     bytes_through_client: int = 0
     retries_by_kind: dict[str, int] = field(default_factory=dict)
     lowest_pace: int | None = None
+    objects_resumed: int = 0
+    parts_reused: int = 0
 
     @property
     def ok(self) -> bool:
@@ -57,4 +62,6 @@ class JobReport:
             failures=tuple(tally.failures),
             retries_by_kind=dict(tally.retries_by_kind),
             lowest_pace=tally.lowest_pace,
+            objects_resumed=tally.resumed_objects,
+            parts_reused=tally.reused_parts,
         )

@@ -50,7 +50,7 @@ from s3ferry.events import (
     discard,
 )
 from s3ferry.jobs.download import ensure_dir, make_parent, run_downloads
-from s3ferry.jobs.lanes import open_store
+from s3ferry.jobs.lanes import job_journal, open_store
 from s3ferry.jobs.listing import default_list_workers
 from s3ferry.jobs.report import JobReport
 from s3ferry.listing.bucket import list_objects
@@ -67,6 +67,7 @@ from s3ferry.transfer.attributes import (
     make_symlink,
 )
 from s3ferry.transfer.download import DownloadItem
+from s3ferry.transfer.journal import Journal
 from s3ferry.transfer.recorder import Recorder
 
 TIERS = ("Bulk", "Standard", "Expedited")
@@ -131,6 +132,7 @@ def restore(
     sink: EventSink = discard,
     sleep: Callable[[float], None] = time.sleep,
     jitter: Callable[[], float] = random.random,
+    state_dir: Path | None = None,
 ) -> RestoreReport:
     """Restore every object under ``source`` (``s3://bucket/prefix``) into
     ``destination/glacierrestore/`` or, given ``into``, into ``into/`` itself.
@@ -141,6 +143,9 @@ def restore(
     are in flight) and downloads nothing. Files already there are skipped
     unless ``overwrite`` (those already restored are skipped in any case).
     ``sleep`` and ``jitter`` (a float in [0, 1)) are injected for tests.
+    With ``state_dir``, a rerun after an interruption skips what was downloaded
+    and continues large downloads from their temporary files (restores asked
+    for are found again by HEAD: the store keeps that state).
 
     Raises:
         UsageError: a malformed URL, tier, days or poll interval; no destination;
@@ -159,15 +164,24 @@ def restore(
     sink(JobStarted("restore", str(url), str(root)))
     started = time.monotonic()
     job = _Job(s3, root, url.as_prefix(), tier, days, wait, overwrite, recorder, sink)
+    identity = {"endpoint": (store or StoreConfig()).endpoint_url, "overwrite": overwrite}
     with (
         ThreadPoolExecutor(HEADS_IN_FLIGHT, thread_name_prefix="s3ferry-head") as heads,
         _spool() as spool,
         _spool() as spare,
+        job_journal(
+            state_dir if wait else None,
+            recorder,
+            "restore",
+            str(url),
+            os.path.abspath(root),
+            identity,
+        ) as job.journal,
     ):
         listing = list_objects(s3, job.prefix, workers=default_list_workers())
         first = job.scan(_object_keys(listing, recorder), heads, spool, first=True)
         if wait:
-            run_downloads(s3, cfg, first, recorder)
+            run_downloads(s3, cfg, first, recorder, job.journal)
             poller = _Poller(poll_interval_s, sleep, jitter, sink)
             job.wait_for(spool, spare, heads, poller, cfg)
         else:
@@ -252,6 +266,10 @@ class _AttributeRecorder(Recorder):
         self._take(key)
         super().failed(key, path, error)
 
+    def resumed(self, key: str, path: str, size_bytes: int) -> None:
+        self._take(key)  # applied by the run that downloaded it
+        super().resumed(key, path, size_bytes)
+
 
 @dataclass(frozen=True, slots=True)
 class _Look:
@@ -306,6 +324,7 @@ class _Job:
         self.states: Counter[str] = Counter({s.value: 0 for s in State})
         self.requested = 0
         self.spooled = 0
+        self.journal: Journal | None = None
 
     def wait_for(
         self,
@@ -323,7 +342,7 @@ class _Job:
             spare.seek(0)
             spare.truncate()
             items = self.scan(_spooled_keys(spool), heads, spare, first=False)
-            run_downloads(self.s3, cfg, items, self.recorder)
+            run_downloads(self.s3, cfg, items, self.recorder, self.journal)
             spool, spare = spare, spool
             poller.progressed(self.spooled < before)
 
@@ -425,4 +444,4 @@ class _Job:
                 self.recorder.expect(key, look.attributes)
                 handed = True
         if handed:
-            yield DownloadItem(key, str(path), info.size_bytes)
+            yield DownloadItem(key, str(path), info.size_bytes, info.etag)

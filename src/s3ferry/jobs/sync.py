@@ -22,7 +22,7 @@ from s3ferry.errors import LocalIOError, S3ferryError, StoreError, UsageError
 from s3ferry.events import Compared, Event, EventSink, JobStarted, ObjectFailed, Planned, discard
 from s3ferry.jobs.copy import probe, run_copies
 from s3ferry.jobs.download import ensure_dir, make_parent, run_downloads
-from s3ferry.jobs.lanes import open_store
+from s3ferry.jobs.lanes import job_journal, open_store
 from s3ferry.jobs.listing import default_list_workers
 from s3ferry.jobs.report import JobReport
 from s3ferry.jobs.upload import run_uploads
@@ -98,13 +98,16 @@ def sync(
     store: StoreConfig | None = None,
     dest_store: StoreConfig | None = None,
     sink: EventSink = discard,
+    state_dir: Path | None = None,
 ) -> SyncReport:
     """Copy what is new or changed from ``source`` to ``destination``; with ``delete``,
     remove from the destination what the source does not have.
 
     Either side is a local directory or ``s3://bucket/prefix`` (not both local).
     ``store`` configures the bucket side; between two buckets it is the
-    source's, and ``dest_store`` (default: the same) the destination's.
+    source's, and ``dest_store`` (default: the same) the destination's. A sync
+    is idempotent by itself; with ``state_dir`` its journal also lets a rerun
+    after an interruption continue the multipart uploads and large downloads it left.
 
     Raises:
         UsageError: neither side is in S3; the source is missing or empty with
@@ -123,6 +126,7 @@ def sync(
         store=store,
         dest_store=dest_store,
         sink=sink,
+        state_dir=state_dir,
     )
 
 
@@ -152,6 +156,7 @@ def run_sync(
     shaper: UploadShaper | None = None,
     kind: str = "sync",
     dest_store: StoreConfig | None = None,
+    state_dir: Path | None = None,
 ) -> SyncReport:
     """:func:`sync`, with uploads shaped by ``shaper`` (see :mod:`.backup`)."""
     src, dst = str(source), str(destination)
@@ -185,10 +190,21 @@ def run_sync(
         ctx = _Context(
             s3, local, prefix, rule, filters or Filters(), delete, dry_run, plan, sink, shaper
         )
-        if uploading:
-            run_uploads(s3, cfg, ctx.uploads(pairs, recorder), recorder)
-        else:
-            run_downloads(s3, cfg, ctx.downloads(pairs, recorder), recorder)
+        identity = {
+            "endpoint": (store or StoreConfig()).endpoint_url,
+            "rule": rule,
+            "filters": filters,
+            "delete": delete,
+            "shaper": shaper,
+        }
+        ends = (os.path.abspath(src), dst) if uploading else (src, os.path.abspath(dst))
+        with job_journal(
+            None if dry_run else state_dir, recorder, kind, *ends, identity
+        ) as journal:
+            if uploading:
+                run_uploads(s3, cfg, ctx.uploads(pairs, recorder), recorder, journal)
+            else:
+                run_downloads(s3, cfg, ctx.downloads(pairs, recorder), recorder, journal)
         deleted = 0
         if delete and not dry_run and plan.counts["delete"]:
             deleted = _delete(s3, plan, max_delete, uploading, recorder)
@@ -414,7 +430,7 @@ class _Context:
                 except S3ferryError as e:
                     recorder.failed(key, str(path), e)
                     continue
-                yield DownloadItem(obj.key, str(path), obj.size_bytes)
+                yield DownloadItem(obj.key, str(path), obj.size_bytes, obj.etag)
 
     def copies(
         self, pairs: Iterator[Pair[Entry, Entry]], recorder: Recorder, source: S3Store

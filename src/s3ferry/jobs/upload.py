@@ -16,12 +16,13 @@ from pathlib import Path
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, UsageError
 from s3ferry.events import EventSink, JobStarted, discard
-from s3ferry.jobs.lanes import drive, open_store, routed
+from s3ferry.jobs.lanes import drive, job_journal, open_store, routed
 from s3ferry.jobs.report import JobReport
 from s3ferry.listing.local import LocalEntry, walk
 from s3ferry.locations import key_for, parse_s3_url
 from s3ferry.storage.s3 import S3Store
 from s3ferry.transfer.buffers import BufferPool, ByteBudget
+from s3ferry.transfer.journal import Journal
 from s3ferry.transfer.recorder import Recorder
 from s3ferry.transfer.upload import (
     LargeFileUploader,
@@ -39,11 +40,15 @@ def upload(
     transfer: TransferConfig | None = None,
     store: StoreConfig | None = None,
     sink: EventSink = discard,
+    state_dir: Path | None = None,
 ) -> JobReport:
     """Upload a file or a directory tree to ``destination`` (``s3://bucket/prefix``).
 
     Returns when every object is verified or has failed; per-object failures
-    are in the report, not raised.
+    are in the report, not raised. With ``state_dir`` the job keeps a journal
+    there (see :mod:`s3ferry.transfer.journal`): run again after an
+    interruption, it skips the files it verified and continues the multipart
+    uploads it left.
 
     Raises:
         UsageError: the source does not exist or the URL is malformed.
@@ -65,7 +70,11 @@ def upload(
         key = url.key + src.name if url.is_prefix else url.key
         st = src.stat()
         items = iter([UploadItem(str(src), key, st.st_size, st.st_mtime_ns)])
-    run_uploads(s3, cfg, items, recorder)
+    identity = {"endpoint": (store or StoreConfig()).endpoint_url}
+    with job_journal(
+        state_dir, recorder, "upload", os.path.abspath(src), str(url), identity
+    ) as journal:
+        run_uploads(s3, cfg, items, recorder, journal)
     tally = recorder.tally
     return JobReport.from_tally("upload", str(src), str(url), tally, time.monotonic() - started)
 
@@ -111,15 +120,21 @@ def _walk_items(root: str, prefix: str, recorder: Recorder) -> Iterator[UploadIt
 
 
 def run_uploads(
-    s3: S3Store, cfg: TransferConfig, items: Iterator[UploadItem], recorder: Recorder
+    s3: S3Store,
+    cfg: TransferConfig,
+    items: Iterator[UploadItem],
+    recorder: Recorder,
+    journal: Journal | None = None,
 ) -> None:
     assert cfg.small_lane_bytes is not None and cfg.large_file_buffers is not None
     assert cfg.small_file_workers is not None and cfg.multipart_threshold_bytes is not None
-    large = LargeFileUploader(s3, cfg, BufferPool(cfg.large_file_buffers), recorder)
+    large = LargeFileUploader(s3, cfg, BufferPool(cfg.large_file_buffers), recorder, journal)
     budget = ByteBudget(cfg.small_lane_bytes)
+    if journal is not None:
+        items = _not_done(items, journal, recorder)
 
     async def small(item: UploadItem) -> None:
-        await upload_small(s3, item, budget, recorder)
+        await upload_small(s3, item, budget, recorder, journal)
 
     try:
         # One large-file thread: one sequential disk reader (MISSION section 2).
@@ -135,3 +150,14 @@ def run_uploads(
         )
     finally:
         large.close()
+
+
+def _not_done(
+    items: Iterator[UploadItem], journal: Journal, recorder: Recorder
+) -> Iterator[UploadItem]:
+    """``items`` less the files the journal shows verified and unchanged since (no HEAD)."""
+    for item in items:
+        if journal.is_done(item.key, item.size_bytes, str(item.mtime_ns)):
+            recorder.resumed(item.key, item.path, item.size_bytes)
+        else:
+            yield item

@@ -78,6 +78,17 @@ class CompletedPart:
 
 
 @dataclass(frozen=True, slots=True)
+class ListedPart:
+    """A part the store holds for an unfinished upload. ``etag`` has no quotes;
+    ``crc32c_b64`` is ``None`` when the store does not list part checksums."""
+
+    number: int
+    size_bytes: int
+    etag: str
+    crc32c_b64: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class BucketInfo:
     name: str
     created: str  # ISO 8601
@@ -443,6 +454,30 @@ class S3Store:
         with translated(self.url(key)):
             self._boto.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
+    @retried
+    def list_parts(self, key: str, upload_id: str) -> list[ListedPart]:
+        """Every part uploaded so far, by number (at most 10,000: a list is fine).
+
+        Raises:
+            NotFoundError: the upload is gone (completed, aborted or expired).
+        """
+        parts: list[ListedPart] = []
+        marker = 0
+        with translated(f"{self.url(key)} upload {upload_id}"):
+            while True:
+                r = self._boto.list_parts(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker
+                )
+                parts += [
+                    ListedPart(
+                        p["PartNumber"], p["Size"], p["ETag"].strip('"'), p.get("ChecksumCRC32C")
+                    )
+                    for p in r.get("Parts", ())
+                ]
+                if not r.get("IsTruncated"):
+                    return parts
+                marker = int(r["NextPartNumberMarker"])
+
     def read_range(
         self, key: str, start: int, end: int, consume: Callable[[memoryview, int], None]
     ) -> None:
@@ -621,33 +656,11 @@ class S3Store:
         return str(r["ETag"])
 
     @retried
-    def list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:
-        """The parts uploaded so far, by number.
-
-        Raises:
-            NotFoundError: the upload does not exist (completed or aborted).
-        """
-        parts: list[UploadedPart] = []
-        marker = 0
-        with translated(self.url(key)):
-            while True:
-                r = self._boto.list_parts(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker
-                )
-                parts += [
-                    UploadedPart(p["PartNumber"], p["ETag"], p["Size"], p.get("ChecksumCRC32C"))
-                    for p in r.get("Parts", ())
-                ]
-                if not r.get("IsTruncated"):
-                    return parts
-                marker = int(r["NextPartNumberMarker"])
-
-    @retried
     def complete_copy_multipart(
-        self, key: str, upload_id: str, parts: Sequence[UploadedPart]
+        self, key: str, upload_id: str, parts: Sequence[ListedPart]
     ) -> None:
         """Complete a copy's multipart upload from its parts' ETags."""
-        doc = {"Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in parts]}
+        doc = {"Parts": [{"PartNumber": p.number, "ETag": f'"{p.etag}"'} for p in parts]}
         with translated(self.url(key)):
             self._boto.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload=doc
@@ -669,16 +682,6 @@ class S3Store:
     def _upload_page(self, args: Mapping[str, Any]) -> dict[str, Any]:
         with translated(f"s3://{self.bucket}/{args['Prefix']}", bucket_level=True):
             return dict(self._boto.list_multipart_uploads(**args))
-
-
-@dataclass(frozen=True, slots=True)
-class UploadedPart:
-    """One part of an open multipart upload, as ListParts reports it."""
-
-    number: int
-    etag: str
-    size_bytes: int
-    crc32c_b64: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

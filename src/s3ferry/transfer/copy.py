@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from s3ferry.config import TransferConfig, part_size_for
 from s3ferry.errors import AccessDeniedError, Cancelled, IntegrityError, NotFoundError
 from s3ferry.storage.glacier import require_readable
-from s3ferry.storage.s3 import ObjectInfo, S3Store, UploadedPart
+from s3ferry.storage.s3 import ListedPart, ObjectInfo, S3Store
 from s3ferry.transfer.buffers import BufferPool
 from s3ferry.transfer.checksums import is_plain_md5
 from s3ferry.transfer.download import verified_stream, verify_small
@@ -171,7 +171,7 @@ class Copier:
                 in_parts=True,
             )
 
-    def _copy_parts(self, info: ObjectInfo, key: str, upload_id: str) -> list[UploadedPart]:
+    def _copy_parts(self, info: ObjectInfo, key: str, upload_id: str) -> list[ListedPart]:
         assert self._cfg.part_size_bytes is not None
         part = part_size_for(info.size_bytes, self._cfg.part_size_bytes)
         futures = [
@@ -195,7 +195,7 @@ class Copier:
 
     def _stream_parts(
         self, info: ObjectInfo, key: str, upload_id: str
-    ) -> tuple[list[UploadedPart], str]:
+    ) -> tuple[list[ListedPart], str]:
         futures: list[tuple[int, int, Future[str]]] = []
 
         def send(number: int, data: bytes) -> str:
@@ -234,13 +234,13 @@ class Copier:
             )
 
 
-def _collected(futures: list[tuple[int, int, Future[str]]]) -> list[UploadedPart]:
+def _collected(futures: list[tuple[int, int, Future[str]]]) -> list[ListedPart]:
     """The parts, once every future finished; the first failure is raised after all ended."""
-    parts: list[UploadedPart] = []
+    parts: list[ListedPart] = []
     error: BaseException | None = None
     for number, size, future in futures:
         try:
-            parts.append(UploadedPart(number, future.result(), size))
+            parts.append(ListedPart(number, size, future.result().strip('"'), None))
         except BaseException as e:
             error = error or e
     if error is not None:

@@ -4,6 +4,12 @@ Bytes go to a temporary file beside the target (``.<name>.s3ferry-<random>``)
 that is renamed over the target only once its checksum matched (see
 :mod:`s3ferry.transfer.checksums`); on any failure the temporary file is
 removed, so a target is either the old file or the complete new one.
+
+With a :class:`~s3ferry.transfer.journal.Journal`, a large object's temporary
+file and the ranges written to it (with their CRC32C) are recorded, and an
+interrupted download keeps its temporary file. The next run, if the object's
+size and ETag are unchanged, re-reads each recorded range from that file and
+fetches only the ranges that are missing or no longer match.
 """
 
 from __future__ import annotations
@@ -36,16 +42,18 @@ from s3ferry.transfer.checksums import (
     is_plain_md5,
     mismatch,
 )
+from s3ferry.transfer.journal import Journal
 from s3ferry.transfer.recorder import Recorder
 
 
 @dataclass(frozen=True, slots=True)
 class DownloadItem:
-    """One object to download to ``path``."""
+    """One object to download to ``path``; ``etag`` (no quotes) as the listing gave it."""
 
     key: str
     path: str
     size_bytes: int
+    etag: str
 
 
 _temp_numbers = itertools.count()
@@ -103,9 +111,13 @@ def verify_small(info: ObjectInfo, data: memoryview) -> str:
 
 
 async def download_small(
-    store: S3Store, item: DownloadItem, budget: ByteBudget, recorder: Recorder
+    store: S3Store,
+    item: DownloadItem,
+    budget: ByteBudget,
+    recorder: Recorder,
+    journal: Journal | None = None,
 ) -> None:
-    """GET one small object into ``item.path``; the outcome goes to ``recorder``."""
+    """GET one small object into ``item.path``; the outcome goes to ``recorder``, ``journal``."""
     taken = await budget.acquire(item.size_bytes)
     started = time.monotonic()
     try:
@@ -113,6 +125,8 @@ async def download_small(
             data, info = await store.get_small(item.key)
             method = _write_verified(info, memoryview(data), item.path)
             recorder.done(item.key, item.path, info.size_bytes, method, time.monotonic() - started)
+            if journal is not None:
+                journal.finished(item.key, info.size_bytes, info.etag, method)
     finally:
         budget.release(taken)
 
@@ -159,11 +173,18 @@ class _RangeHasher:
 class LargeFileDownloader:
     """The large-object lane: ranges aligned to the upload's parts, fetched in parallel."""
 
-    def __init__(self, store: S3Store, config: TransferConfig, recorder: Recorder) -> None:
+    def __init__(
+        self,
+        store: S3Store,
+        config: TransferConfig,
+        recorder: Recorder,
+        journal: Journal | None = None,
+    ) -> None:
         assert config.part_size_bytes is not None and config.large_file_workers is not None
         self._store = store
         self._part_size = config.part_size_bytes
         self._recorder = recorder
+        self._journal = journal
         self._ranges = ThreadPoolExecutor(
             config.large_file_workers, thread_name_prefix="s3ferry-range"
         )
@@ -182,13 +203,24 @@ class LargeFileDownloader:
     def download(self, item: DownloadItem) -> None:
         """Download one large object; returns when it is verified and renamed (or failed)."""
         started = time.monotonic()
-        with self._recorder.reporting(item.key, item.path), _temporary(item.path) as tmp:
+        with self._recorder.reporting(item.key, item.path):
             self._check_cancelled(item.key)
             info = self._store.head(item.key)
             if info is None:
                 raise IntegrityError(self._store.url(item.key), "object vanished before download")
-            method = self._fetch_verified(info, tmp)
-            commit(tmp, item.path, dict(info.metadata))
+            tmp, kept = self._temp_file(item, info)
+            try:
+                method = self._fetch_verified(info, tmp, kept)
+                commit(tmp, item.path, dict(info.metadata))
+            except BaseException as e:
+                if self._journal is None or not isinstance(e, Cancelled):
+                    _remove(tmp)
+                    if self._journal is not None:
+                        self._journal.forget(item.key)
+                raise
+            if self._journal is not None:
+                self._journal.forget(item.key)
+                self._journal.finished(item.key, info.size_bytes, info.etag, method)
             self._recorder.done(
                 item.key,
                 item.path,
@@ -198,13 +230,35 @@ class LargeFileDownloader:
                 in_parts=True,
             )
 
-    def _fetch_verified(self, info: ObjectInfo, tmp: str) -> str:
+    def _temp_file(
+        self, item: DownloadItem, info: ObjectInfo
+    ) -> tuple[str, dict[tuple[int, int], int] | None]:
+        """The temporary file to write, and the ranges an earlier run wrote to it (``None``:
+        a new file). An earlier run's file for another version of the object is removed."""
+        if self._journal is None:
+            return temp_path(item.path), None
+        found = self._journal.download_in_flight(item.key)
+        if found is not None:
+            size, etag, partial = found
+            if (size, etag) == (info.size_bytes, info.etag) and has_size(partial.temp_path, size):
+                return partial.temp_path, partial.ranges
+            _remove(partial.temp_path)
+        tmp = temp_path(item.path)
+        self._journal.download_started(item.key, info.size_bytes, info.etag, tmp)
+        return tmp, None
+
+    def _fetch_verified(
+        self, info: ObjectInfo, tmp: str, kept: dict[tuple[int, int], int] | None
+    ) -> str:
         expected = expected_for(info)
         part_size = aligned_part_size(self._store, info, expected, self._part_size)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(
+            tmp, os.O_RDWR if kept is not None else os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644
+        )
         try:
-            os.ftruncate(fd, info.size_bytes)
-            hashers = self._fetch_ranges(info, fd, part_size, expected.method == "md5")
+            if kept is None:
+                os.ftruncate(fd, info.size_bytes)
+            hashers = self._fetch_ranges(info, fd, part_size, expected.method == "md5", kept or {})
         finally:
             os.close(fd)
         computed = Computed(
@@ -218,13 +272,25 @@ class LargeFileDownloader:
         return expected.method
 
     def _fetch_ranges(
-        self, info: ObjectInfo, fd: int, part_size: int, want_md5: bool
+        self,
+        info: ObjectInfo,
+        fd: int,
+        part_size: int,
+        want_md5: bool,
+        kept: dict[tuple[int, int], int],
     ) -> list[_RangeHasher]:
         hashers: list[_RangeHasher] = []
         futures: list[Future[None]] = []
         try:
             for start in range(0, info.size_bytes, part_size):
                 end = min(start + part_size, info.size_bytes)
+                if (start, end) in kept:
+                    hasher = _hash_range(fd, start, end, want_md5)
+                    if hasher.crc == kept[(start, end)]:
+                        hashers.append(hasher)
+                        self._recorder.part_reused(info.key, end - start)
+                        self._recorder.progressed(info.key, end - start)
+                        continue
                 hasher = _RangeHasher(want_md5)
                 hashers.append(hasher)
                 self._slots.acquire()
@@ -245,6 +311,8 @@ class LargeFileDownloader:
         try:
             self._check_cancelled(key)
             self._store.read_range(key, start, end, _writer(fd, hasher, self._recorder, key))
+            if self._journal is not None:
+                self._journal.range_written(key, start, end, hasher.crc)
         finally:
             self._slots.release()
 
@@ -275,6 +343,24 @@ def _writer(
         recorder.progressed(key, len(chunk))
 
     return write
+
+
+def has_size(path: str, size_bytes: int) -> bool:
+    """Whether ``path`` exists and holds ``size_bytes`` bytes."""
+    try:
+        return os.stat(path).st_size == size_bytes
+    except FileNotFoundError:
+        return False
+
+
+def _hash_range(fd: int, start: int, end: int, want_md5: bool) -> _RangeHasher:
+    """Hash bytes ``start`` to ``end`` (exclusive) of an open file."""
+    hasher = _RangeHasher(want_md5)
+    offset = start
+    while offset < end and (chunk := os.pread(fd, min(8 * 1024 * 1024, end - offset), offset)):
+        hasher.update(memoryview(chunk))
+        offset += len(chunk)
+    return hasher
 
 
 def _hash_file(path: str, want_md5: bool) -> Computed:

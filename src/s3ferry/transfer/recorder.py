@@ -17,8 +17,10 @@ from s3ferry.events import (
     ObjectDone,
     ObjectFailed,
     ObjectQueued,
+    ObjectResumed,
     ObjectSkipped,
     PaceChanged,
+    PartReused,
     Retried,
 )
 
@@ -45,6 +47,8 @@ class Tally:
     done_bytes: int = 0
     skipped_objects: int = 0
     failed_objects: int = 0
+    resumed_objects: int = 0
+    reused_parts: int = 0
     verified_by: Counter[str] = field(default_factory=Counter)
     failures_by_reason: Counter[str] = field(default_factory=Counter)
     skipped_by_reason: Counter[str] = field(default_factory=Counter)
@@ -106,6 +110,15 @@ class Recorder:
                 lowest = self.tally.lowest_pace
                 self.tally.lowest_pace = event.limit if lowest is None else min(lowest, event.limit)
         self._sink(event)
+    def resumed(self, key: str, path: str, size_bytes: int) -> None:
+        with self._lock:
+            self.tally.resumed_objects += 1
+        self._sink(ObjectResumed(key, path, size_bytes))
+
+    def part_reused(self, key: str, size_bytes: int) -> None:
+        with self._lock:
+            self.tally.reused_parts += 1
+        self._sink(PartReused(key, size_bytes))
 
     @contextmanager
     def reporting(self, key: str, path: str) -> Iterator[None]:

@@ -6,19 +6,26 @@ through obstore, CRC32C on parts and on PUTs through botocore), and the
 completed multipart object's composite CRC32C is compared with the one
 computed from the parts read. A file whose size or mtime changes while it is
 read fails with :class:`SourceChangedError` and its multipart upload is aborted.
+
+With a :class:`~s3ferry.transfer.journal.Journal`, verified objects and the
+multipart uploads in flight are recorded. A file the journal shows unchanged
+with an upload in flight continues it: each part the store lists is kept if
+its checksum matches the local bytes just read, and only the others are sent.
+An interrupted upload (Ctrl-C) is then left open for the next run, not aborted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import io
 import mimetypes
 import os
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,11 +35,12 @@ from s3ferry.errors import (
     Cancelled,
     IntegrityError,
     LocalIOError,
+    NotFoundError,
     S3ferryError,
     SourceChangedError,
     UsageError,
 )
-from s3ferry.storage.s3 import CompletedPart, S3Store
+from s3ferry.storage.s3 import CompletedPart, ListedPart, S3Store, crc32c_b64
 from s3ferry.transfer.buffers import BufferPool, ByteBudget
 from s3ferry.transfer.checksums import (
     META_CRC32C,
@@ -42,6 +50,7 @@ from s3ferry.transfer.checksums import (
     composite_crc32c,
     crc32c,
 )
+from s3ferry.transfer.journal import Journal
 from s3ferry.transfer.recorder import Recorder
 
 
@@ -104,20 +113,27 @@ def read_small(item: UploadItem) -> bytes:
 
 
 async def upload_small(
-    store: S3Store, item: UploadItem, budget: ByteBudget, recorder: Recorder
+    store: S3Store,
+    item: UploadItem,
+    budget: ByteBudget,
+    recorder: Recorder,
+    journal: Journal | None = None,
 ) -> None:
-    """PUT one small file; the outcome goes to ``recorder``."""
+    """PUT one small file; the outcome goes to ``recorder`` (and ``journal``)."""
     taken = await budget.acquire(item.size_bytes)
     started = time.monotonic()
     try:
         with recorder.reporting(item.key, item.path):
             data = read_small(item)
             meta = object_metadata(item)
-            meta[META_CRC32C] = str(crc32c(data))
+            crc = crc32c(data)
+            meta[META_CRC32C] = str(crc)
             await store.put_small(item.key, data, meta)
             recorder.done(
                 item.key, item.path, item.size_bytes, "sha256", time.monotonic() - started
             )
+            if journal is not None:
+                journal.finished(item.key, item.size_bytes, str(item.mtime_ns), crc32c_b64(crc))
     finally:
         budget.release(taken)
 
@@ -125,9 +141,13 @@ async def upload_small(
 class _Multipart:
     """One multipart upload in flight: parts outstanding, first failure, completion once."""
 
-    def __init__(self, item: UploadItem, upload_id: str) -> None:
+    def __init__(
+        self, item: UploadItem, upload_id: str, listed: Mapping[int, ListedPart] | None = None
+    ) -> None:
         self.item = item
         self.upload_id = upload_id
+        # Parts an earlier run sent, kept if they match the bytes read now.
+        self.listed = listed or {}
         self.parts: dict[int, CompletedPart] = {}
         self.error: S3ferryError | None = None
         self.started = time.monotonic()
@@ -149,6 +169,10 @@ class _Multipart:
         with self._lock:
             self._outstanding += 1
 
+    def reuse(self, part: CompletedPart) -> None:
+        with self._lock:
+            self.parts[part.number] = part
+
     def read_finished(self, error: S3ferryError | None) -> bool:
         with self._lock:
             self._reading = False
@@ -160,13 +184,19 @@ class LargeFileUploader:
     """The large-file lane: ONE reader thread (the caller) and a pool of part senders."""
 
     def __init__(
-        self, store: S3Store, config: TransferConfig, pool: BufferPool, recorder: Recorder
+        self,
+        store: S3Store,
+        config: TransferConfig,
+        pool: BufferPool,
+        recorder: Recorder,
+        journal: Journal | None = None,
     ) -> None:
         assert config.part_size_bytes is not None and config.large_file_workers is not None
         self._store = store
         self._part_size = config.part_size_bytes
         self._pool = pool
         self._recorder = recorder
+        self._journal = journal
         self._senders = ThreadPoolExecutor(
             config.large_file_workers, thread_name_prefix="s3ferry-part"
         )
@@ -188,16 +218,51 @@ class LargeFileUploader:
                 self._upload_open(item, f)
 
     def _upload_open(self, item: UploadItem, f: io.FileIO) -> None:
-        part_size = part_size_for(item.size_bytes, self._part_size)
-        meta = {**object_metadata(item), META_PART_SIZE: str(part_size)}
         # Failing here, before any part exists, is reported by the caller's ``reporting``.
-        upload = _Multipart(item, self._store.create_multipart(item.key, meta))
+        upload, part_size = self._resumed(item) or self._started(item)
 
         def unchanged() -> None:
             if f.read(1) or _changed(item, os.fstat(f.fileno())):
                 raise SourceChangedError(item.path, "file changed while being uploaded")
 
         self._read_then_finish(upload, f, part_size, None, unchanged)
+
+    def _started(self, item: UploadItem) -> tuple[_Multipart, int]:
+        part_size = part_size_for(item.size_bytes, self._part_size)
+        meta = {**object_metadata(item), META_PART_SIZE: str(part_size)}
+        upload_id = self._store.create_multipart(item.key, meta)
+        if self._journal is not None:
+            try:
+                self._journal.upload_started(
+                    item.key, item.size_bytes, item.mtime_ns, upload_id, part_size
+                )
+            except S3ferryError:
+                self._abort(item.key, upload_id)  # no run could find it again
+                raise
+        return _Multipart(item, upload_id), part_size
+
+    def _resumed(self, item: UploadItem) -> tuple[_Multipart, int] | None:
+        """The upload an earlier run left for this unchanged file, with its parts; else None.
+
+        An upload left for a file that changed since is aborted; one the store
+        no longer knows (completed, aborted, expired) is forgotten.
+        """
+        if self._journal is None:
+            return None
+        found = self._journal.upload_in_flight(item.key, item.size_bytes, item.mtime_ns)
+        if found is None:
+            stale = self._journal.stale_upload(item.key)
+            if stale is not None:
+                self._abort(item.key, stale)
+                self._journal.forget(item.key)
+            return None
+        try:
+            listed = self._store.list_parts(item.key, found.upload_id)
+        except NotFoundError:
+            self._journal.forget(item.key)
+            return None
+        parts = {p.number: p for p in listed}
+        return _Multipart(item, found.upload_id, parts), found.part_size_bytes
 
     def _read_then_finish(
         self,
@@ -249,7 +314,15 @@ class LargeFileUploader:
                     f"stream is longer than {S3_MAX_PARTS:,} parts of "
                     f"{part_size:,} bytes; use a larger --part-size",
                 )
-            self._submit(upload, number, buf, size)
+            crc = crc32c(memoryview(buf)[:size])
+            if self._reusable(upload.listed.get(number), buf, size, crc):
+                self._pool.release(buf)
+                upload.reuse(CompletedPart(number, upload.listed[number].etag, crc))
+                upload.bytes_read += size
+                self._recorder.part_reused(upload.item.key, size)
+                self._recorder.progressed(upload.item.key, size)
+            else:
+                self._submit(upload, number, buf, size, crc)
             remaining = remaining - size if known else (-1 if size == part_size else 0)
 
     def _fill(self, f: Readable, size: int) -> tuple[bytearray, int]:
@@ -261,9 +334,17 @@ class LargeFileUploader:
             self._pool.release(buf)
             raise
 
-    def _submit(self, upload: _Multipart, number: int, buf: bytearray, size: int) -> None:
+    @staticmethod
+    def _reusable(listed: ListedPart | None, buf: bytearray, size: int, crc: int) -> bool:
+        """Whether a part the store lists holds exactly these bytes (CRC32C, else MD5 ETag)."""
+        if listed is None or listed.size_bytes != size:
+            return False
+        if listed.crc32c_b64 is not None:
+            return listed.crc32c_b64 == crc32c_b64(crc)
+        return listed.etag == hashlib.md5(memoryview(buf)[:size]).hexdigest()
+
+    def _submit(self, upload: _Multipart, number: int, buf: bytearray, size: int, crc: int) -> None:
         view = memoryview(buf)[:size]
-        crc = crc32c(view)
         body = buf if len(buf) == size else bytes(view)
         upload.submitting()
         upload.bytes_read += size
@@ -316,7 +397,8 @@ class LargeFileUploader:
     def _finish(self, upload: _Multipart) -> None:
         item = upload.item
         if upload.error is not None:
-            self._abort(upload)
+            if not (self._journal is not None and isinstance(upload.error, Cancelled)):
+                self._abandon(upload)
             self._recorder.failed(item.key, item.path, upload.error)
             return
         parts = [upload.parts[n] for n in sorted(upload.parts)]
@@ -328,7 +410,7 @@ class LargeFileUploader:
                     self._store.url(item.key), f"stored CRC32C {stored} != {expected}"
                 )
         except S3ferryError as e:
-            self._abort(upload)
+            self._abandon(upload)
             self._recorder.failed(item.key, item.path, e)
             return
         self._recorder.done(
@@ -339,11 +421,19 @@ class LargeFileUploader:
             time.monotonic() - upload.started,
             in_parts=True,
         )
+        if self._journal is not None:
+            self._journal.forget(item.key)
+            self._journal.finished(item.key, item.size_bytes, str(item.mtime_ns), expected)
 
-    def _abort(self, upload: _Multipart) -> None:
+    def _abandon(self, upload: _Multipart) -> None:
+        self._abort(upload.item.key, upload.upload_id)
+        if self._journal is not None:
+            self._journal.forget(upload.item.key)
+
+    def _abort(self, key: str, upload_id: str) -> None:
         # The upload may already be gone; the object itself is reported failed either way.
         with contextlib.suppress(S3ferryError):
-            self._store.abort_multipart(upload.item.key, upload.upload_id)
+            self._store.abort_multipart(key, upload_id)
 
     def close(self) -> None:
         """Wait for every part in flight."""
