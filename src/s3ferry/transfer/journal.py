@@ -27,7 +27,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Mapping
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from s3ferry.config import cache_dir
 from s3ferry.errors import LocalIOError, UsageError
 
 SCHEMA_VERSION = 1
@@ -62,8 +62,7 @@ CREATE TABLE IF NOT EXISTS ranges (
 
 def default_state_dir() -> Path:
     """``$XDG_CACHE_HOME/s3ferry/jobs``, else ``~/.cache/s3ferry/jobs``."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "s3ferry" / "jobs"
+    return cache_dir() / "jobs"
 
 
 def job_id(kind: str, source: str, destination: str, options: Mapping[str, object]) -> str:

@@ -110,6 +110,7 @@ class Recorder:
                 lowest = self.tally.lowest_pace
                 self.tally.lowest_pace = event.limit if lowest is None else min(lowest, event.limit)
         self._sink(event)
+
     def resumed(self, key: str, path: str, size_bytes: int) -> None:
         with self._lock:
             self.tally.resumed_objects += 1
