@@ -56,7 +56,7 @@ def test_sync_then_compare_exit_codes(
 @pytest.mark.parametrize(
     ("args", "subject"),
     [
-        (("sync", "{tmp}", "{tmp}"), "sync needs one local directory"),
+        (("sync", "{tmp}", "{tmp}"), "needs one local directory"),
         (("sync", "{tmp}/missing", "s3://{bucket}/p/"), "no such directory"),
         (("sync", "{tmp}", "s3://{bucket}/p/", "--size-only", "--checksum"), "choose one"),
         (("compare", "{tmp}", "s3://no-such-bucket-here/p/"), "bucket does not exist"),

@@ -146,7 +146,7 @@ def run_sync(
     """:func:`sync`, with uploads shaped by ``shaper`` (see :mod:`.backup`)."""
     src, dst = str(source), str(destination)
     if is_s3_url(src) == is_s3_url(dst):
-        raise UsageError(f"{src} {dst}", "sync needs one local directory and one s3:// prefix")
+        raise UsageError(f"{src} {dst}", "needs one local directory and one s3:// prefix")
     if max_delete is not None and max_delete < 0:
         raise UsageError(f"--max-delete {max_delete}", "must be 0 or more")
     uploading = not is_s3_url(src)
@@ -155,10 +155,10 @@ def run_sync(
     prefix = url.as_prefix()
     if uploading:
         _check_source_dir(local, delete and not dry_run)
-    else:
-        ensure_dir(local)
     cfg = resolve(transfer or TransferConfig())
     s3 = open_store(url.bucket, cfg, store)
+    if not uploading:
+        ensure_dir(local)  # only once the bucket answered: a failed start leaves nothing
     recorder = Recorder(sink)
     sink(JobStarted(kind, src, dst))
     started = time.monotonic()
