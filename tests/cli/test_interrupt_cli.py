@@ -66,3 +66,24 @@ def test_interrupted_download_leaves_only_complete_files(
     for f in out.iterdir():
         assert not f.name.startswith("."), f"temporary file left behind: {f.name}"
         assert f.read_bytes() == (big_tree / f.name).read_bytes()
+
+
+@pytest.mark.timeout(180)
+def test_interrupted_sync_says_how_to_resume_and_resumes(
+    big_tree: Path, bucket: str, s3client: Any, cli_env: dict[str, str]
+) -> None:
+    args = ["sync", str(big_tree), f"s3://{bucket}/p/", "-q", *PARTS]
+    result = _interrupted(args, cli_env)
+    assert result.returncode in (0, 130), result.stderr
+    assert b"Traceback" not in result.stderr
+    if result.returncode == 130:
+        last = result.stderr.decode().splitlines()[-1]
+        assert last == "error: interrupted; run the same command again to finish"
+    assert "Uploads" not in s3client.list_multipart_uploads(Bucket=bucket)
+
+    again = subprocess.run([S3FERRY, *args], env=cli_env, capture_output=True, timeout=120)
+
+    assert again.returncode == 0, again.stderr
+    for f in big_tree.iterdir():
+        body = s3client.get_object(Bucket=bucket, Key=f"p/{f.name}")["Body"].read()
+        assert body == f.read_bytes()
