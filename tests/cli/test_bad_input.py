@@ -265,6 +265,30 @@ def test_symlink_loop_is_not_followed(
     assert keys() == sorted(files + links)
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("command", ["cp", "sync"])
+def test_follow_symlinks_leaves_the_tree_only_when_asked_and_never_loops(
+    command: str, src: Path, tmp_path: Path, bucket: str, cli: Cli, keys: Any
+) -> None:
+    write_tree(tmp_path / "outside", {"o.txt": b"o"})
+    (src / "ext").symlink_to(tmp_path / "outside")
+    (src / "loop1").symlink_to("loop2")
+    (src / "loop2").symlink_to("loop1")
+    (src / "d" / "up").symlink_to("..")
+
+    plain = cli.run(command, src, f"s3://{bucket}/plain/", timeout=30)
+    followed = cli.run(command, "--follow-symlinks", src, f"s3://{bucket}/f/", timeout=30)
+
+    assert plain.returncode == 0, plain.stderr
+    assert followed.returncode == PARTIAL_FAILURE, followed.stderr
+    errors = _errors(followed)
+    assert errors == [
+        f"error: {src / name}: cannot stat: Too many levels of symbolic links"
+        for name in ("loop1", "loop2")
+    ]
+    assert keys() == ["f/a.txt", "f/d/b.txt", "f/ext/o.txt", "plain/a.txt", "plain/d/b.txt"]
+
+
 @pytest.mark.parametrize("command", ["cp", "sync", "backup"])
 def test_non_utf8_file_name_is_refused(
     command: str, src: Path, bucket: str, cli: Cli, keys: Any

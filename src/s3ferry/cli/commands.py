@@ -73,7 +73,14 @@ def run_cp(args: argparse.Namespace) -> int:
     elif is_s3_url(src) and not is_s3_url(dst):
         report = download(src, dst, transfer=transfer, store=store, sink=renderer)
     elif is_s3_url(dst) and not is_s3_url(src):
-        report = upload(src, dst, transfer=transfer, store=store, sink=renderer)
+        report = upload(
+            src,
+            dst,
+            transfer=transfer,
+            store=store,
+            sink=renderer,
+            follow_symlinks=args.follow_symlinks,
+        )
     else:
         raise UsageError(
             f"{src} {dst}",

@@ -80,6 +80,15 @@ def _add_globals(parser: argparse.ArgumentParser, top: bool) -> None:
     )
 
 
+def _add_follow(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="upload what symbolic links point to, even outside the source tree "
+        "(default: skip links; loops are never followed)",
+    )
+
+
 def _add_transfer(parser: argparse.ArgumentParser) -> None:
     t = parser.add_argument_group("transfer tuning (all chosen automatically by default)")
     t.add_argument(
@@ -199,6 +208,7 @@ def _add_sync(sub: argparse._SubParsersAction[_Parser]) -> None:
             help="print what would be done and why; change nothing",
         )
         _add_transfer(p)
+    _add_follow(sync)
     compare = sub.add_parser(
         "compare",
         help="how a local tree and a prefix differ (exit 0 same, 1 different, 2 error)",
@@ -232,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cp.add_argument("source")
     cp.add_argument("destination")
+    _add_follow(cp)
     _add_globals(cp, top=False)
     _add_transfer(cp)
     local = sub.add_parser("local-s3", help="run an embedded S3 server (SeaweedFS) on loopback")

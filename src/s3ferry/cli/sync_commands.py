@@ -65,7 +65,9 @@ def run_sync(args: argparse.Namespace) -> int:
             **options,
         )
     else:
-        report = sync(args.source, args.destination, **options)
+        report = sync(
+            args.source, args.destination, follow_symlinks=args.follow_symlinks, **options
+        )
     renderer.finish(report.transfer)
     if not args.quiet and not args.json:
         planned = ", ".join(f"{n} to {a}" for a, n in report.planned.items())

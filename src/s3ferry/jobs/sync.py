@@ -92,11 +92,13 @@ def sync(
     transfer: TransferConfig | None = None,
     store: StoreConfig | None = None,
     sink: EventSink = discard,
+    follow_symlinks: bool = False,
 ) -> SyncReport:
     """Copy what is new or changed from ``source`` to ``destination``; with ``delete``,
     remove from the destination what the source does not have.
 
-    One side is a local directory, the other ``s3://bucket/prefix``.
+    One side is a local directory, the other ``s3://bucket/prefix``. Local
+    symbolic links are skipped unless ``follow_symlinks``.
 
     Raises:
         UsageError: both or neither side is in S3; the source is missing or empty with
@@ -114,6 +116,7 @@ def sync(
         transfer=transfer,
         store=store,
         sink=sink,
+        follow_symlinks=follow_symlinks,
     )
 
 
@@ -142,6 +145,7 @@ def run_sync(
     sink: EventSink,
     shaper: UploadShaper | None = None,
     kind: str = "sync",
+    follow_symlinks: bool = False,
 ) -> SyncReport:
     """:func:`sync`, with uploads shaped by ``shaper`` (see :mod:`.backup`)."""
     src, dst = str(source), str(destination)
@@ -162,7 +166,8 @@ def run_sync(
     recorder = Recorder(sink)
     sink(JobStarted(kind, src, dst))
     started = time.monotonic()
-    pairs = _pairs(s3, local, prefix, links=shaper is not None and shaper.links)
+    links = shaper is not None and shaper.links
+    pairs = _pairs(s3, local, prefix, links, follow_symlinks)
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogateescape") as spool:
         plan = _Plan(spool)
         ctx = _Context(
@@ -255,13 +260,15 @@ def _check_source_dir(path: Path, delete: bool) -> None:
 LocalSide = LocalEntry | WalkProblem
 
 
-def _pairs(s3: S3Store, local: Path, prefix: str, links: bool) -> Iterator[Pair[LocalSide, Entry]]:
+def _pairs(
+    s3: S3Store, local: Path, prefix: str, links: bool, follow: bool
+) -> Iterator[Pair[LocalSide, Entry]]:
     """Local walk and bucket listing, joined on the key relative to the root and prefix."""
     path_ordered = s3.list_page(prefix, max_keys=1).path_ordered
     order = key_order(path_ordered)
 
     def local_side() -> Iterator[tuple[str, LocalSide]]:
-        for e in walk(str(local), path_ordered=path_ordered, links=links):
+        for e in walk(str(local), path_ordered, links, follow):
             yield e.relative, e
 
     remote = (

@@ -39,11 +39,13 @@ def upload(
     transfer: TransferConfig | None = None,
     store: StoreConfig | None = None,
     sink: EventSink = discard,
+    follow_symlinks: bool = False,
 ) -> JobReport:
     """Upload a file or a directory tree to ``destination`` (``s3://bucket/prefix``).
 
     Returns when every object is verified or has failed; per-object failures
-    are in the report, not raised.
+    are in the report, not raised. Symbolic links in a tree are skipped unless
+    ``follow_symlinks`` (see :func:`s3ferry.listing.local.walk`).
 
     Raises:
         UsageError: the source does not exist or the URL is malformed.
@@ -60,7 +62,7 @@ def upload(
     started = time.monotonic()
     if src.is_dir():
         prefix = url.as_prefix()
-        items = _walk_items(str(src), prefix, recorder)
+        items = _walk_items(str(src), prefix, recorder, follow_symlinks)
     else:
         key = url.key + src.name if url.is_prefix else url.key
         st = src.stat()
@@ -92,8 +94,10 @@ def upload_from_stream(
     return JobReport.from_tally("upload", "-", str(url), recorder.tally, time.monotonic() - started)
 
 
-def _walk_items(root: str, prefix: str, recorder: Recorder) -> Iterator[UploadItem]:
-    for entry in walk(root):
+def _walk_items(
+    root: str, prefix: str, recorder: Recorder, follow_symlinks: bool
+) -> Iterator[UploadItem]:
+    for entry in walk(root, follow_symlinks=follow_symlinks):
         if not isinstance(entry, LocalEntry):
             if entry.unreadable:
                 recorder.failed(
