@@ -136,10 +136,12 @@ class StoreConfig:
 
     ``None`` means "as the AWS CLI would decide": environment variables
     (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, ``AWS_REGION`` ...) and the AWS
-    config and credentials files.
+    config and credentials files. ``verify_ssl`` False accepts any TLS
+    certificate (self-signed test servers only: it allows interception).
     """
 
     endpoint_url: str | None = None
     profile: str | None = None
     region: str | None = None
     no_sign_request: bool = False
+    verify_ssl: bool = True

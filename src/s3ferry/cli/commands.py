@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from s3ferry.cli.exit_codes import ExitCode
@@ -16,10 +17,16 @@ from s3ferry.locations import is_s3_url
 
 
 def _store_config(args: argparse.Namespace) -> StoreConfig:
+    verify_ssl = not getattr(args, "no_verify_ssl", False)
+    if not verify_ssl:
+        print("warning: --no-verify-ssl: TLS certificates are not checked", file=sys.stderr)
+        # One warning, not one per request.
+        warnings.filterwarnings("ignore", message="Unverified HTTPS request")
     return StoreConfig(
         endpoint_url=getattr(args, "endpoint_url", None),
         profile=getattr(args, "profile", None),
         region=getattr(args, "region", None),
+        verify_ssl=verify_ssl,
     )
 
 

@@ -59,6 +59,12 @@ def _add_globals(parser: argparse.ArgumentParser, top: bool) -> None:
     g.add_argument("--profile", default=default, help="AWS profile name")
     g.add_argument("--region", default=default, help="AWS region")
     g.add_argument(
+        "--no-verify-ssl",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="do not verify TLS certificates (self-signed test servers only)",
+    )
+    g.add_argument(
         "--json",
         action="store_true",
         default=False if top else argparse.SUPPRESS,

@@ -41,6 +41,7 @@ class Side:
     endpoint_url: str | None
     keys: Callable[[], S3Credential] | None
     client: Any = None  # the botocore client, when botocore had to resolve this side
+    config: StoreConfig = StoreConfig()  # what was asked for (TLS verification, encryption)
 
 
 class _BotocoreCredentials:
@@ -85,10 +86,10 @@ def resolve_side(config: StoreConfig, max_connections: int) -> Side:
     keys = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
     profile_named = config.profile or env.get("AWS_PROFILE")
     if config.no_sign_request and region:
-        return Side(region, endpoint, None)
+        return Side(region, endpoint, None, config=config)
     if keys[0] and keys[1] and region and not profile_named:
         token = env.get("AWS_SESSION_TOKEN")
-        return Side(region, endpoint, _StaticCredentials(keys[0], keys[1], token))
+        return Side(region, endpoint, _StaticCredentials(keys[0], keys[1], token), config=config)
     return _resolve_with_botocore(config, max_connections)
 
 
@@ -115,11 +116,12 @@ def _resolve_with_botocore(config: StoreConfig, max_connections: int) -> Side:
         region_name=region,
         endpoint_url=config.endpoint_url,
         config=_botocore_config(max_connections, keys is None),
+        verify=config.verify_ssl,
     )
     endpoint = client.meta.endpoint_url
     # botocore always names an endpoint; obstore derives AWS's own from the region.
     custom = endpoint if "amazonaws.com" not in endpoint else None
-    return Side(region, custom, keys, client)
+    return Side(region, custom, keys, client, config)
 
 
 class LazyBotocore:
@@ -173,6 +175,7 @@ def _botocore_client(side: Side, max_connections: int) -> Any:
         region_name=side.region,
         endpoint_url=side.endpoint_url,
         config=_botocore_config(max_connections, side.keys is None),
+        verify=side.config.verify_ssl,
         **kwargs,
     )
 
@@ -185,6 +188,7 @@ def make_obstore(bucket: str, side: Side, max_connections: int) -> Any:
     options: ClientConfig = {
         "allow_http": bool(endpoint and endpoint.startswith("http://")),
         "pool_max_idle_per_host": str(max_connections),
+        "allow_invalid_certificates": not side.config.verify_ssl,
     }
     kwargs: dict[str, Any] = {"region": side.region, "checksum_algorithm": "sha256"}
     if endpoint:

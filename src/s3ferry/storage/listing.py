@@ -101,6 +101,7 @@ class LeanClient:
         keys: Callable[[], S3Credential] | None,
         code_error: Callable[[str, str], Exception],
         max_connections: int,
+        verify_ssl: bool = True,
     ) -> None:
         import urllib3
 
@@ -117,7 +118,11 @@ class LeanClient:
             base, self._path = f"https://{bucket}.s3.{region}.amazonaws.com", "/"
         self._base = base
         self._host = urlsplit(base).netloc
-        self._pool = urllib3.PoolManager(maxsize=max_connections, retries=False)
+        self._pool = urllib3.PoolManager(
+            maxsize=max_connections,
+            retries=False,
+            cert_reqs="CERT_REQUIRED" if verify_ssl else "CERT_NONE",
+        )
 
     def page(
         self,

@@ -198,6 +198,7 @@ class S3Store:
                     self._side.keys,
                     self._listing_error,
                     self._max_connections,
+                    verify_ssl=self._side.config.verify_ssl,
                 )
             return self._lister
 
@@ -487,6 +488,11 @@ def translated(subject: str, bucket_level: bool = False) -> Iterator[None]:
 
 
 def _translate(e: Exception, subject: str, bucket_level: bool) -> Exception:
+    if re.search(r"CERTIFICATE_VERIFY_FAILED|InvalidCertificate", str(e)):
+        # Permanent, and the one line names what is wrong (the raw text is a chain of causes).
+        return StoreError(
+            subject, "TLS certificate not trusted (--no-verify-ssl: test servers only)"
+        )
     code = _botocore_code(e)
     if code is not None:
         return _by_code(code, str(e), subject, bucket_level)
