@@ -1,8 +1,8 @@
 """No secret ever appears in output, logs, ``--json``, state files or error messages.
 
 Every command runs, on its success and failure paths, with ``-v`` (a superset of the
-plain output) and with ``--json``, holding a recognisable secret access key and
-session token; stdout, stderr and every file written (the targets and
+plain output) and with ``--json``, holding a recognisable secret access key,
+session token and SSE-C key; stdout, stderr and every file written (the targets and
 ``$XDG_CACHE_HOME``) are searched for them. moto's server accepts any credentials,
 so success paths can carry the recognisable ones; SeaweedFS provides the
 wrong-credentials path.
@@ -10,6 +10,7 @@ wrong-credentials path.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import os
 from collections.abc import Iterator
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 
 SECRET = "SeCrEtAcCeSsKeY-s3ferry-must-never-print"
 TOKEN = "SeSsIoNtOkEn-s3ferry-must-never-print"
-SECRETS = [SECRET, TOKEN]
+SSE_C_KEY = "SsEcKeY-s3ferry-must-never-print"  # 32 bytes: an AES-256 key
+SECRETS = [SECRET, TOKEN, SSE_C_KEY, base64.b64encode(SSE_C_KEY.encode()).decode()]
 _numbers = itertools.count()
 
 # {b}: the bucket, {src}: a local tree, {out}: a fresh local target.
@@ -68,7 +70,12 @@ def _assert_no_secret(run_output: bytes, files: Iterator[Path], where: str) -> N
             assert secret.encode() not in path.read_bytes(), (where, path)
 
 
-@pytest.mark.parametrize("flags", [["-v"], ["--json"]], ids=["verbose", "json"])
+# moto takes the SSE-C headers without checking them, so every command can carry the key.
+@pytest.mark.parametrize(
+    "flags",
+    [["-v", "--sse-c-key", SSE_C_KEY], ["--json", "--sse-c-key", SSE_C_KEY]],
+    ids=["verbose", "json"],
+)
 def test_no_secret_in_any_output_or_file(
     flags: list[str], endpoint: str, tmp_path: Path, cli: Cli
 ) -> None:
@@ -106,7 +113,7 @@ def test_no_secret_when_the_server_refuses_the_credentials(
     env = cli.with_env(
         AWS_SECRET_ACCESS_KEY=SECRET, AWS_SESSION_TOKEN=TOKEN, XDG_CACHE_HOME=str(tmp_path)
     )
-    for flags in (["-v"], ["--json"]):
+    for flags in (["-v"], ["--json"], ["--sse-c-key", SSE_C_KEY + "!"]):
         up = cli.run(*flags, "cp", src_tree, f"s3://{bucket}/p/", env=env)
         down = cli.run(*flags, "sync", f"s3://{bucket}/p/", tmp_path / "out", env=env)
         for run in (up, down):

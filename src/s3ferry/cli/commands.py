@@ -22,12 +22,36 @@ def _store_config(args: argparse.Namespace) -> StoreConfig:
         print("warning: --no-verify-ssl: TLS certificates are not checked", file=sys.stderr)
         # One warning, not one per request.
         warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+    sse, kms_key = getattr(args, "sse", None), getattr(args, "sse_kms_key_id", None)
+    sse_c = getattr(args, "sse_c_key", None)
+    if kms_key is not None and sse != "aws:kms":
+        raise UsageError("--sse-kms-key-id", "needs --sse aws:kms")
+    if sse is not None and sse_c is not None:
+        raise UsageError("--sse --sse-c-key", "choose one kind of server-side encryption")
     return StoreConfig(
         endpoint_url=getattr(args, "endpoint_url", None),
         profile=getattr(args, "profile", None),
         region=getattr(args, "region", None),
         verify_ssl=verify_ssl,
+        sse=sse,
+        sse_kms_key_id=kms_key,
+        sse_c_key=None if sse_c is None else _sse_c_key(sse_c),
     )
+
+
+def _sse_c_key(text: str) -> bytes:
+    """The SSE-C key: the text's bytes, or a file's with ``fileb://``. Never echoed."""
+    if text.startswith("fileb://"):
+        path = text.removeprefix("fileb://")
+        try:
+            key = Path(path).read_bytes()
+        except OSError as e:
+            raise UsageError(f"--sse-c-key fileb://{path}", f"cannot read: {e.strerror}") from e
+    else:
+        key = text.encode("utf-8", "surrogateescape")
+    if len(key) != 32:
+        raise UsageError("--sse-c-key", f"must be 32 bytes (AES-256), got {len(key)}")
+    return key
 
 
 def _transfer_config(args: argparse.Namespace) -> TransferConfig:

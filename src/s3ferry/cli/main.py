@@ -58,12 +58,7 @@ def _add_globals(parser: argparse.ArgumentParser, top: bool) -> None:
     g.add_argument("--endpoint-url", default=default, help="S3 endpoint (else AWS_ENDPOINT_URL)")
     g.add_argument("--profile", default=default, help="AWS profile name")
     g.add_argument("--region", default=default, help="AWS region")
-    g.add_argument(
-        "--no-verify-ssl",
-        action="store_true",
-        default=False if top else argparse.SUPPRESS,
-        help="do not verify TLS certificates (self-signed test servers only)",
-    )
+    add_security_options(g, top)
     g.add_argument(
         "--json",
         action="store_true",
@@ -92,6 +87,38 @@ def _add_follow(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="upload what symbolic links point to, even outside the source tree "
         "(default: skip links; loops are never followed)",
+    )
+
+
+def add_security_options(
+    g: argparse._ArgumentGroup, top: bool = False, reads: bool = True, writes: bool = True
+) -> None:
+    """``--no-verify-ssl``; with ``reads`` the SSE-C key; with ``writes`` how to encrypt."""
+    default = None if top else argparse.SUPPRESS
+    g.add_argument(
+        "--no-verify-ssl",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="do not verify TLS certificates (self-signed test servers only)",
+    )
+    if writes:
+        g.add_argument(
+            "--sse",
+            choices=["AES256", "aws:kms"],
+            default=default,
+            help="encrypt what is written: AES256 (SSE-S3) or aws:kms (SSE-KMS)",
+        )
+        g.add_argument(
+            "--sse-kms-key-id", default=default, metavar="ID", help="KMS key for --sse aws:kms"
+        )
+    if not reads:
+        return
+    g.add_argument(
+        "--sse-c-key",
+        default=default,
+        metavar="KEY",
+        help="SSE-C: your 32-byte AES-256 key, as text or fileb://PATH (as the AWS CLI); "
+        "needed again to read those objects",
     )
 
 

@@ -13,6 +13,7 @@ control-plane call (multipart, HEAD, listing) is actually made.
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 from collections.abc import Callable
@@ -180,6 +181,17 @@ def _botocore_client(side: Side, max_connections: int) -> Any:
     )
 
 
+def obstore_encryption(config: StoreConfig) -> dict[str, str]:
+    """obstore's S3 settings for the server-side encryption ``config`` asks for."""
+    if config.sse_c_key is not None:
+        key = base64.b64encode(config.sse_c_key).decode()
+        return {"server_side_encryption": "sse-c", "sse_customer_key_base64": key}
+    if config.sse is None:
+        return {}
+    kms = {"sse_kms_key_id": config.sse_kms_key_id} if config.sse_kms_key_id else {}
+    return {"server_side_encryption": config.sse, **kms}
+
+
 def make_obstore(bucket: str, side: Side, max_connections: int) -> Any:
     """The obstore client for ``bucket``: path-style on custom endpoints, SHA-256 checksums."""
     from obstore.store import S3Store
@@ -190,7 +202,11 @@ def make_obstore(bucket: str, side: Side, max_connections: int) -> Any:
         "pool_max_idle_per_host": str(max_connections),
         "allow_invalid_certificates": not side.config.verify_ssl,
     }
-    kwargs: dict[str, Any] = {"region": side.region, "checksum_algorithm": "sha256"}
+    kwargs: dict[str, Any] = {
+        "region": side.region,
+        "checksum_algorithm": "sha256",
+        **obstore_encryption(side.config),
+    }
     if endpoint:
         kwargs.update(endpoint=endpoint, virtual_hosted_style_request=False)
     if side.keys is None:

@@ -102,6 +102,7 @@ class LeanClient:
         code_error: Callable[[str, str], Exception],
         max_connections: int,
         verify_ssl: bool = True,
+        head_headers: Mapping[str, str] | None = None,
     ) -> None:
         import urllib3
 
@@ -109,6 +110,8 @@ class LeanClient:
         self._region = region
         self._keys = keys
         self._code_error = code_error
+        # Sent with every HEAD: the SSE-C key headers, when objects are encrypted with one.
+        self._head_headers = {"x-amz-checksum-mode": "ENABLED", **(head_headers or {})}
         if endpoint_url:
             split = urlsplit(endpoint_url)
             base, self._path = f"{split.scheme}://{split.netloc}", f"/{bucket}"
@@ -159,7 +162,7 @@ class LeanClient:
         """
         query = {"partNumber": str(part_number)} if part_number else {}
         path = f"{self._path.rstrip('/')}/{key}"
-        status, headers, _ = self._request("HEAD", path, query, {"x-amz-checksum-mode": "ENABLED"})
+        status, headers, _ = self._request("HEAD", path, query, self._head_headers)
         if status == 404:
             return None
         return Head({k.lower(): v for k, v in headers.items()})
