@@ -301,8 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        # Ctrl-C while the parser imports the commands' modules is an interruption too.
+        args = build_parser().parse_args(argv)
         if args.command == "cp":
             from s3ferry.cli.commands import run_cp
 
