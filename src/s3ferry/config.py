@@ -14,7 +14,7 @@ files wait for room in the byte budget before they are read.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 KiB = 1024
@@ -137,13 +137,24 @@ class StoreConfig:
 
     ``None`` means "as the AWS CLI would decide": environment variables
     (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, ``AWS_REGION`` ...) and the AWS
-    config and credentials files.
+    config and credentials files. ``verify_ssl`` False accepts any TLS
+    certificate (self-signed test servers only: it allows interception).
+
+    Server-side encryption of what is written: ``sse`` ``"AES256"`` (SSE-S3)
+    or ``"aws:kms"`` (SSE-KMS, with ``sse_kms_key_id`` or the account's
+    default key); or ``sse_c_key``, 32 bytes of the caller's own AES-256 key
+    (SSE-C), which every later read of those objects needs too. The key is a
+    secret: it is sent only in request headers and never printed.
     """
 
     endpoint_url: str | None = None
     profile: str | None = None
     region: str | None = None
     no_sign_request: bool = False
+    verify_ssl: bool = True
+    sse: str | None = None
+    sse_kms_key_id: str | None = None
+    sse_c_key: bytes | None = field(default=None, repr=False)
 
 
 def cache_dir() -> Path:

@@ -18,6 +18,7 @@ from s3ferry.errors import UsageError
 # hyphens, starting and ending with a letter or digit).
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MAX_KEY_BYTES = 1024
+_DRIVE_RE = re.compile(r"^[A-Za-z]:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +90,10 @@ def path_for(root: Path, prefix: str, key: str) -> Path:
     relative = key[len(prefix) :] if key.startswith(prefix) else key
     if not relative:
         raise UsageError(key, "key equals the prefix; it has no file name")
-    unsafe = (
-        "\\" in relative
-        or "\0" in relative
-        or relative.startswith("/")
-        or re.match(r"^[A-Za-z]:", relative) is not None
-    )
+    unsafe = "\\" in relative or "\0" in relative or relative.startswith("/")
     parts = relative.split("/")
-    if unsafe or any(p in ("", ".", "..") for p in parts):
+    # On Windows a segment "C:x" restarts the path at drive C, wherever it stands.
+    if unsafe or any(p in ("", ".", "..") or _DRIVE_RE.match(p) for p in parts):
         raise UsageError(key, "key would land outside the target directory; skipped")
     return root.joinpath(*parts)
 

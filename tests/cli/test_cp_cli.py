@@ -125,7 +125,7 @@ def test_quiet_still_reports_a_failed_object(
     assert run.stdout == b""
     err = run.stderr.decode()
     assert "Traceback" not in err
-    failed = [line for line in err.splitlines() if line.startswith("failed: ")]
+    failed = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(failed) == 1 and "bad.txt" in failed[0], err
     assert "FAILED" in err and "IntegrityError" in err, err
     assert read_tree(tmp_path / "out") == {"good.txt": b"good"}

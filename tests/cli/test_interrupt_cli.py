@@ -73,3 +73,14 @@ def test_interrupted_download_resumes_to_complete_files(
     assert sorted(f.name for f in out.iterdir()) == sorted(f.name for f in big_tree.iterdir())
     for f in out.iterdir():
         assert f.read_bytes() == (big_tree / f.name).read_bytes()
+
+
+@pytest.mark.timeout(180)
+def test_interrupted_sync_says_how_to_resume_and_resumes(
+    big_tree: Path, bucket: str, s3client: Any, cli_env: dict[str, str]
+) -> None:
+    _interrupted_then_rerun(["sync", str(big_tree), f"s3://{bucket}/p/", "-q", *PARTS], cli_env)
+    assert "Uploads" not in s3client.list_multipart_uploads(Bucket=bucket)
+    for f in big_tree.iterdir():
+        body = s3client.get_object(Bucket=bucket, Key=f"p/{f.name}")["Body"].read()
+        assert body == f.read_bytes()

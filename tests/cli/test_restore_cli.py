@@ -101,7 +101,7 @@ def test_a_failed_object_exits_1(
 
     assert run.returncode == 1
     err = run.stderr.decode()
-    assert f"failed: {into / 'l' / 'x'}: {into / 'l'}: is a symbolic link; refusing" in err
+    assert f"error: {into / 'l' / 'x'}: {into / 'l'}: is a symbolic link; refusing" in err
     assert os.readlink(into / "l") == str(outside) and os.listdir(outside) == []
 
 

@@ -60,7 +60,18 @@ def test_key_for_refuses_non_utf8_and_long_keys() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["p/../x", "p/a/../../x", "p//x", "p/./x", "p/a\\b", "p/C:x", "p/\0", "p//etc/passwd", "p/"],
+    [
+        "p/../x",
+        "p/a/../../x",
+        "p//x",
+        "p/./x",
+        "p/a\\b",
+        "p/C:x",
+        "p/d/C:x",
+        "p/\0",
+        "p//etc/passwd",
+        "p/",
+    ],
 )
 def test_path_for_refuses_escapes(key: str) -> None:
     with pytest.raises(UsageError):

@@ -74,7 +74,7 @@ def test_quiet_still_prints_failures_and_the_summary_of_a_failed_job() -> None:
     r(ObjectFailed("k", "/p", "IntegrityError", "k: bad"))
     r.finish(_report(failed=1))
     text = out.getvalue()
-    assert "failed: /p: k: bad" in text and "FAILED" in text
+    assert "error: /p: k: bad" in text and "FAILED" in text
     quiet_ok = io.StringIO()
     r = TextRenderer(quiet_ok, live=False, quiet=True)
     r.finish(_report())

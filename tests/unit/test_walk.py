@@ -55,3 +55,39 @@ def test_problems_are_reported_not_raised(tmp_path: Path) -> None:
         "fifo": "not a regular file",
     }
     assert [e.relative for e in entries if isinstance(e, LocalEntry)] == ["f"]
+
+
+def _linked_tree(tmp_path: Path) -> Path:
+    """src/ with a file, a link out of the tree, a link loop and a link to an ancestor."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "o.txt").write_bytes(b"o")
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f.txt").write_bytes(b"f")
+    (src / "ext").symlink_to(outside)
+    (src / "ext-file").symlink_to(outside / "o.txt")
+    (src / "loop1").symlink_to("loop2")
+    (src / "loop2").symlink_to("loop1")
+    (src / "d" / "up").symlink_to("..")
+    return src
+
+
+def test_links_are_not_followed_by_default(tmp_path: Path) -> None:
+    entries = list(walk(str(_linked_tree(tmp_path))))
+
+    assert [e.relative for e in entries if isinstance(e, LocalEntry)] == ["d/f.txt"]
+    problems = {e.relative: e.reason for e in entries if isinstance(e, WalkProblem)}
+    assert set(problems) == {"d/up", "ext", "ext-file", "loop1", "loop2"}
+    assert set(problems.values()) == {"symbolic link (not followed)"}
+
+
+def test_follow_symlinks_reads_through_links_but_not_loops(tmp_path: Path) -> None:
+    entries = list(walk(str(_linked_tree(tmp_path)), follow_symlinks=True))
+
+    files = [e.relative for e in entries if isinstance(e, LocalEntry)]
+    assert files == ["d/f.txt", "ext-file", "ext/o.txt"]
+    problems = {e.relative: (e.reason, e.unreadable) for e in entries if isinstance(e, WalkProblem)}
+    assert problems["d/up"] == ("symbolic link loop (not followed)", False)
+    for name in ("loop1", "loop2"):
+        assert problems[name] == ("cannot stat: Too many levels of symbolic links", True)

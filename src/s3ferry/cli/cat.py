@@ -12,7 +12,13 @@ import argparse
 import sys
 
 from s3ferry.cli.exit_codes import ExitCode
-from s3ferry.cli.main import _add_transfer, _Parser, parse_size, positive_int
+from s3ferry.cli.main import (
+    _add_transfer,
+    _Parser,
+    add_security_options,
+    parse_size,
+    positive_int,
+)
 from s3ferry.errors import UsageError
 from s3ferry.events import Event, EventSink, PartialRecordFound
 from s3ferry.ranges import (
@@ -76,6 +82,7 @@ def add_cat_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     g.add_argument(
         "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no warnings"
     )
+    add_security_options(g, writes=False)
     _add_transfer(cat)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from s3ferry.cli.exit_codes import ExitCode
@@ -17,12 +18,25 @@ from s3ferry.locations import is_s3_url
 
 def _store_config(args: argparse.Namespace, side: str = "source") -> StoreConfig:
     """The configuration of one side (``source``: the bucket read; ``dest``: the one
-    written): its ``--source-*``/``--dest-*`` options, else the global ones."""
+    written): its ``--source-*``/``--dest-*`` options, else the global ones; TLS and
+    server-side encryption options apply to both."""
 
     def option(name: str) -> str | None:
         value = getattr(args, f"{side}_{name}", None)
         return value if value is not None else getattr(args, name, None)
 
+    verify_ssl = not getattr(args, "no_verify_ssl", False)
+    if not verify_ssl and not getattr(args, "warned_no_verify_ssl", False):
+        args.warned_no_verify_ssl = True
+        print("warning: --no-verify-ssl: TLS certificates are not checked", file=sys.stderr)
+        # One warning, not one per request.
+        warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+    sse, kms_key = getattr(args, "sse", None), getattr(args, "sse_kms_key_id", None)
+    sse_c = getattr(args, "sse_c_key", None)
+    if kms_key is not None and sse != "aws:kms":
+        raise UsageError("--sse-kms-key-id", "needs --sse aws:kms")
+    if sse is not None and sse_c is not None:
+        raise UsageError("--sse --sse-c-key", "choose one kind of server-side encryption")
     return StoreConfig(
         endpoint_url=option("endpoint_url"),
         profile=option("profile"),
@@ -31,6 +45,10 @@ def _store_config(args: argparse.Namespace, side: str = "source") -> StoreConfig
             getattr(args, f"{side}_no_sign_request", False)
             or getattr(args, "no_sign_request", False)
         ),
+        verify_ssl=verify_ssl,
+        sse=sse,
+        sse_kms_key_id=kms_key,
+        sse_c_key=None if sse_c is None else _sse_c_key(sse_c),
     )
 
 
@@ -40,6 +58,21 @@ def state_dir(args: argparse.Namespace) -> Path:
 
     given = getattr(args, "state_dir", None)
     return Path(given) if given else default_state_dir()
+
+
+def _sse_c_key(text: str) -> bytes:
+    """The SSE-C key: the text's bytes, or a file's with ``fileb://``. Never echoed."""
+    if text.startswith("fileb://"):
+        path = text.removeprefix("fileb://")
+        try:
+            key = Path(path).read_bytes()
+        except OSError as e:
+            raise UsageError(f"--sse-c-key fileb://{path}", f"cannot read: {e.strerror}") from e
+    else:
+        key = text.encode("utf-8", "surrogateescape")
+    if len(key) != 32:
+        raise UsageError("--sse-c-key", f"must be 32 bytes (AES-256), got {len(key)}")
+    return key
 
 
 def _transfer_config(args: argparse.Namespace) -> TransferConfig:
@@ -106,7 +139,13 @@ def run_cp(args: argparse.Namespace) -> int:
         )
     elif is_s3_url(dst) and not is_s3_url(src):
         report = upload(
-            src, dst, transfer=transfer, store=store, sink=renderer, state_dir=state_dir(args)
+            src,
+            dst,
+            transfer=transfer,
+            store=store,
+            sink=renderer,
+            state_dir=state_dir(args),
+            follow_symlinks=args.follow_symlinks,
         )
     else:
         raise UsageError(f"{src} {dst}", "at least one side must be s3://bucket/...")

@@ -13,7 +13,7 @@ import sys
 from datetime import datetime
 
 from s3ferry.cli.exit_codes import ExitCode
-from s3ferry.cli.main import _Parser, parse_size
+from s3ferry.cli.main import _Parser, add_security_options, parse_size
 from s3ferry.jobs.lifecycle import (
     ARCHIVE_CLASSES,
     DEFAULT_STORAGE_CLASS,
@@ -82,6 +82,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="JSON only"
     )
+    add_security_options(g, reads=False, writes=False)
 
 
 def run_lifecycle(args: argparse.Namespace) -> int:

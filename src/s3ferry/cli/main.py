@@ -64,6 +64,7 @@ def _add_globals(parser: argparse.ArgumentParser, top: bool) -> None:
     g.add_argument("--endpoint-url", default=default, help="S3 endpoint (else AWS_ENDPOINT_URL)")
     g.add_argument("--profile", default=default, help="AWS profile name")
     g.add_argument("--region", default=default, help="AWS region")
+    add_security_options(g, top)
     g.add_argument(
         "--no-sign-request",
         action="store_true",
@@ -108,6 +109,47 @@ def _add_globals(parser: argparse.ArgumentParser, top: bool) -> None:
         action="store_true",
         default=False if top else argparse.SUPPRESS,
         help="print every object",
+    )
+
+
+def _add_follow(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="upload what symbolic links point to, even outside the source tree "
+        "(default: skip links; loops are never followed)",
+    )
+
+
+def add_security_options(
+    g: argparse._ArgumentGroup, top: bool = False, reads: bool = True, writes: bool = True
+) -> None:
+    """``--no-verify-ssl``; with ``reads`` the SSE-C key; with ``writes`` how to encrypt."""
+    default = None if top else argparse.SUPPRESS
+    g.add_argument(
+        "--no-verify-ssl",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="do not verify TLS certificates (self-signed test servers only)",
+    )
+    if writes:
+        g.add_argument(
+            "--sse",
+            choices=["AES256", "aws:kms"],
+            default=default,
+            help="encrypt what is written: AES256 (SSE-S3) or aws:kms (SSE-KMS)",
+        )
+        g.add_argument(
+            "--sse-kms-key-id", default=default, metavar="ID", help="KMS key for --sse aws:kms"
+        )
+    if not reads:
+        return
+    g.add_argument(
+        "--sse-c-key",
+        default=default,
+        metavar="KEY",
+        help="SSE-C: your 32-byte AES-256 key, as text or fileb://PATH (as the AWS CLI); "
+        "needed again to read those objects",
     )
 
 
@@ -230,6 +272,7 @@ def _add_sync(sub: argparse._SubParsersAction[_Parser]) -> None:
             help="print what would be done and why; change nothing",
         )
         _add_transfer(p)
+    _add_follow(sync)
     compare = sub.add_parser(
         "compare",
         help="how a local tree and a prefix differ (exit 0 same, 1 different, 2 error)",
@@ -272,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="bucket to bucket: server-side copy, streamed through this machine, "
         "or auto (server-side whenever the destination's credentials can read the source)",
     )
+    _add_follow(cp)
     _add_globals(cp, top=False)
     _add_transfer(cp)
     local = sub.add_parser("local-s3", help="run an embedded S3 server (SeaweedFS) on loopback")
@@ -300,8 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        # Ctrl-C while the parser imports the commands' modules is an interruption too.
+        args = build_parser().parse_args(argv)
         if args.command == "cp":
             from s3ferry.cli.commands import run_cp
 

@@ -64,7 +64,7 @@ class TextRenderer:
             where = event.path or event.key
             # The message names its subject; repeat the path only when it is another thing.
             text = event.message if event.message.startswith(where) else f"{where}: {event.message}"
-            self._line(f"failed: {text}")
+            self._line(f"error: {text}")
         elif isinstance(event, ObjectDone) and self._verbose:
             self._line(f"done: {event.path} <-> {event.key} ({event.verified_by})")
         elif isinstance(event, ObjectSkipped) and self._verbose:

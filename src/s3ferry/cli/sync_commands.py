@@ -74,7 +74,11 @@ def run_sync(args: argparse.Namespace) -> int:
         )
     else:
         report = sync(
-            args.source, args.destination, dest_store=_store_config(args, "dest"), **options
+            args.source,
+            args.destination,
+            dest_store=_store_config(args, "dest"),
+            follow_symlinks=args.follow_symlinks,
+            **options,
         )
     renderer.finish(report.transfer)
     if not args.quiet and not args.json:

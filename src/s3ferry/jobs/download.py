@@ -7,6 +7,7 @@ directory; keys that would escape it are reported and skipped.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from collections.abc import Iterator
@@ -75,9 +76,16 @@ def download(
             [DownloadItem(single.key, str(target), single.size_bytes, single.etag)]
         )
     else:
-        ensure_dir(dest)
         prefix = url.as_prefix()
-        items = _listed_items(list_objects(s3, prefix), dest, prefix, recorder)
+        listing = list_objects(s3, prefix)
+        if not url.is_prefix:
+            # Neither a key nor a prefix: say so rather than download nothing.
+            first = next(listing, None)
+            if first is None:
+                raise NotFoundError(str(url), "no such key or prefix")
+            listing = itertools.chain([first], listing)
+        ensure_dir(dest)
+        items = _listed_items(listing, dest, prefix, recorder)
     identity = {"endpoint": (store or StoreConfig()).endpoint_url}
     with job_journal(
         state_dir, recorder, "download", str(url), os.path.abspath(dest), identity

@@ -28,6 +28,7 @@ from s3ferry.events import EventSink, ShardWritten, discard
 from s3ferry.jobs.listing import iter_objects
 from s3ferry.locations import parse_s3_url
 from s3ferry.storage.listing import Entry
+from s3ferry.storage.s3 import S3Store
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -85,6 +86,8 @@ def inventory(
     root = Path(output)
     started = time.monotonic()
     settings = {"source": str(url), "format": fmt, "shard_size": shard_size}
+    # A missing bucket or wrong credentials must not leave a manifest behind.
+    S3Store(url.bucket, store or StoreConfig(), max_connections=1).check_bucket()
     manifest = _load_or_start(root, settings)
     was_complete = bool(manifest["complete"])
     resumed_after = manifest["shards"][-1]["last_key"] if manifest["shards"] else None

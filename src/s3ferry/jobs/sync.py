@@ -99,6 +99,7 @@ def sync(
     dest_store: StoreConfig | None = None,
     sink: EventSink = discard,
     state_dir: Path | None = None,
+    follow_symlinks: bool = False,
 ) -> SyncReport:
     """Copy what is new or changed from ``source`` to ``destination``; with ``delete``,
     remove from the destination what the source does not have.
@@ -108,6 +109,7 @@ def sync(
     source's, and ``dest_store`` (default: the same) the destination's. A sync
     is idempotent by itself; with ``state_dir`` its journal also lets a rerun
     after an interruption continue the multipart uploads and large downloads it left.
+    Local symbolic links are skipped unless ``follow_symlinks``.
 
     Raises:
         UsageError: neither side is in S3; the source is missing or empty with
@@ -127,6 +129,7 @@ def sync(
         dest_store=dest_store,
         sink=sink,
         state_dir=state_dir,
+        follow_symlinks=follow_symlinks,
     )
 
 
@@ -157,6 +160,7 @@ def run_sync(
     kind: str = "sync",
     dest_store: StoreConfig | None = None,
     state_dir: Path | None = None,
+    follow_symlinks: bool = False,
 ) -> SyncReport:
     """:func:`sync`, with uploads shaped by ``shaper`` (see :mod:`.backup`)."""
     src, dst = str(source), str(destination)
@@ -177,14 +181,15 @@ def run_sync(
     prefix = url.as_prefix()
     if uploading:
         _check_source_dir(local, delete and not dry_run)
-    else:
-        ensure_dir(local)
     cfg = resolve(transfer or TransferConfig())
     recorder = Recorder(sink)
     s3 = open_store(url.bucket, cfg, store, recorder.store_event)
+    if not uploading:
+        ensure_dir(local)  # only once the bucket answered: a failed start leaves nothing
     sink(JobStarted(kind, src, dst))
     started = time.monotonic()
-    pairs = _pairs(s3, local, prefix, links=shaper is not None and shaper.links)
+    links = shaper is not None and shaper.links
+    pairs = _pairs(s3, local, prefix, links, follow_symlinks)
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogateescape") as spool:
         plan = _Plan(spool)
         ctx = _Context(
@@ -339,13 +344,15 @@ def _check_source_dir(path: Path, delete: bool) -> None:
 LocalSide = LocalEntry | WalkProblem
 
 
-def _pairs(s3: S3Store, local: Path, prefix: str, links: bool) -> Iterator[Pair[LocalSide, Entry]]:
+def _pairs(
+    s3: S3Store, local: Path, prefix: str, links: bool, follow: bool
+) -> Iterator[Pair[LocalSide, Entry]]:
     """Local walk and bucket listing, joined on the key relative to the root and prefix."""
     path_ordered = s3.list_page(prefix, max_keys=1).path_ordered
     order = key_order(path_ordered)
 
     def local_side() -> Iterator[tuple[str, LocalSide]]:
-        for e in walk(str(local), path_ordered=path_ordered, links=links):
+        for e in walk(str(local), path_ordered, links, follow):
             yield e.relative, e
 
     remote = (

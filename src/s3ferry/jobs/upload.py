@@ -41,6 +41,7 @@ def upload(
     store: StoreConfig | None = None,
     sink: EventSink = discard,
     state_dir: Path | None = None,
+    follow_symlinks: bool = False,
 ) -> JobReport:
     """Upload a file or a directory tree to ``destination`` (``s3://bucket/prefix``).
 
@@ -48,7 +49,8 @@ def upload(
     are in the report, not raised. With ``state_dir`` the job keeps a journal
     there (see :mod:`s3ferry.transfer.journal`): run again after an
     interruption, it skips the files it verified and continues the multipart
-    uploads it left.
+    uploads it left. Symbolic links in a tree are skipped unless
+    ``follow_symlinks`` (see :func:`s3ferry.listing.local.walk`).
 
     Raises:
         UsageError: the source does not exist or the URL is malformed.
@@ -65,7 +67,7 @@ def upload(
     started = time.monotonic()
     if src.is_dir():
         prefix = url.as_prefix()
-        items = _walk_items(str(src), prefix, recorder)
+        items = _walk_items(str(src), prefix, recorder, follow_symlinks)
     else:
         key = url.key + src.name if url.is_prefix else url.key
         st = src.stat()
@@ -101,8 +103,10 @@ def upload_from_stream(
     return JobReport.from_tally("upload", "-", str(url), recorder.tally, time.monotonic() - started)
 
 
-def _walk_items(root: str, prefix: str, recorder: Recorder) -> Iterator[UploadItem]:
-    for entry in walk(root):
+def _walk_items(
+    root: str, prefix: str, recorder: Recorder, follow_symlinks: bool
+) -> Iterator[UploadItem]:
+    for entry in walk(root, follow_symlinks=follow_symlinks):
         if not isinstance(entry, LocalEntry):
             if entry.unreadable:
                 recorder.failed(

@@ -9,6 +9,7 @@ whole tree.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -45,33 +46,52 @@ def _by_name(entry: os.DirEntry[str]) -> bytes:
     return os.fsencode(entry.name)
 
 
-def _sort_key(entry: os.DirEntry[str]) -> bytes:
+def _sort_key(entry: os.DirEntry[str], follow: bool) -> bytes:
     name = os.fsencode(entry.name)
     try:
-        is_dir = entry.is_dir(follow_symlinks=False)
+        is_dir = entry.is_dir(follow_symlinks=follow)
     except OSError:
         is_dir = False
     return name + b"/" if is_dir else name
 
 
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    """How one walk goes: the order of a directory's entries, what to do with links."""
+
+    order: Callable[[os.DirEntry[str]], bytes]
+    links: bool
+    follow: bool
+
+
 def walk(
-    root: str, path_ordered: bool = False, links: bool = False
+    root: str, path_ordered: bool = False, links: bool = False, follow_symlinks: bool = False
 ) -> Iterator[LocalEntry | WalkProblem]:
     """Yield every regular file under ``root`` in key order, and problems as they are met.
 
-    Symlinks are never followed: with ``links`` they are entries of their
-    own (``link_target``), else reported as problems. Empty directories are
-    reported so callers can say they were skipped.
+    Symlinks are not followed: with ``links`` they are entries of their own
+    (``link_target``), else reported as problems. With ``follow_symlinks``
+    they are read through, wherever they point, except a link to a directory
+    the walk is already inside (a loop), which is reported and skipped.
+    Empty directories are reported so callers can say they were skipped.
     """
-    yield from _walk_dir(root, "", _by_name if path_ordered else _sort_key, links)
+    order = _by_name if path_ordered else functools.partial(_sort_key, follow=follow_symlinks)
+    how = _Walk(order, links and not follow_symlinks, follow_symlinks)
+    try:
+        top = os.stat(root)
+    except OSError:
+        top = None
+    inside = frozenset({(top.st_dev, top.st_ino)}) if top is not None else frozenset()
+    yield from _walk_dir(root, "", how, inside)
 
 
 def _walk_dir(
-    path: str, relative: str, order: Callable[[os.DirEntry[str]], bytes], links: bool
+    path: str, relative: str, how: _Walk, inside: frozenset[tuple[int, int]]
 ) -> Iterator[LocalEntry | WalkProblem]:
+    """``inside``: (device, inode) of the directories from the root down to ``path``."""
     try:
         with os.scandir(path) as it:
-            entries = sorted(it, key=order)
+            entries = sorted(it, key=how.order)
     except OSError as e:
         yield WalkProblem(path, relative, f"cannot read directory: {e.strerror}", unreadable=True)
         return
@@ -79,19 +99,24 @@ def _walk_dir(
         yield WalkProblem(path, relative, "empty directory")
     for entry in entries:
         rel = relative + entry.name
-        yield from _walk_entry(entry, rel, order, links)
+        yield from _walk_entry(entry, rel, how, inside)
 
 
 def _walk_entry(
-    entry: os.DirEntry[str], rel: str, order: Callable[[os.DirEntry[str]], bytes], links: bool
+    entry: os.DirEntry[str], rel: str, how: _Walk, inside: frozenset[tuple[int, int]]
 ) -> Iterator[LocalEntry | WalkProblem]:
     try:
         st = entry.stat(follow_symlinks=False)
+        if how.follow and stat.S_ISLNK(st.st_mode):
+            st = entry.stat(follow_symlinks=True)
     except OSError as e:
         yield WalkProblem(entry.path, rel, f"cannot stat: {e.strerror}", unreadable=True)
         return
     if stat.S_ISDIR(st.st_mode):
-        yield from _walk_dir(entry.path, rel + "/", order, links)
+        if (st.st_dev, st.st_ino) in inside:
+            yield WalkProblem(entry.path, rel, "symbolic link loop (not followed)")
+            return
+        yield from _walk_dir(entry.path, rel + "/", how, inside | {(st.st_dev, st.st_ino)})
     elif stat.S_ISREG(st.st_mode):
         yield LocalEntry(
             entry.path,
@@ -103,7 +128,7 @@ def _walk_entry(
             st.st_gid,
             ctime_ns=st.st_ctime_ns,
         )
-    elif stat.S_ISLNK(st.st_mode) and links:
+    elif stat.S_ISLNK(st.st_mode) and how.links:
         try:
             target = os.readlink(entry.path)
         except OSError as e:

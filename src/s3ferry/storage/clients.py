@@ -13,6 +13,7 @@ control-plane call (multipart, HEAD, listing) is actually made.
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 from collections.abc import Callable
@@ -41,6 +42,7 @@ class Side:
     endpoint_url: str | None
     keys: Callable[[], S3Credential] | None
     client: Any = None  # the botocore client, when botocore had to resolve this side
+    config: StoreConfig = StoreConfig()  # what was asked for (TLS verification, encryption)
 
 
 class _BotocoreCredentials:
@@ -85,10 +87,10 @@ def resolve_side(config: StoreConfig, max_connections: int) -> Side:
     keys = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
     profile_named = config.profile or env.get("AWS_PROFILE")
     if config.no_sign_request and region:
-        return Side(region, endpoint, None)
+        return Side(region, endpoint, None, config=config)
     if keys[0] and keys[1] and region and not profile_named:
         token = env.get("AWS_SESSION_TOKEN")
-        return Side(region, endpoint, _StaticCredentials(keys[0], keys[1], token))
+        return Side(region, endpoint, _StaticCredentials(keys[0], keys[1], token), config=config)
     return _resolve_with_botocore(config, max_connections)
 
 
@@ -115,11 +117,12 @@ def _resolve_with_botocore(config: StoreConfig, max_connections: int) -> Side:
         region_name=region,
         endpoint_url=config.endpoint_url,
         config=_botocore_config(max_connections, keys is None),
+        verify=config.verify_ssl,
     )
     endpoint = client.meta.endpoint_url
     # botocore always names an endpoint; obstore derives AWS's own from the region.
     custom = endpoint if "amazonaws.com" not in endpoint else None
-    return Side(region, custom, keys, client)
+    return Side(region, custom, keys, client, config)
 
 
 class LazyBotocore:
@@ -174,8 +177,20 @@ def _botocore_client(side: Side, max_connections: int) -> Any:
         region_name=side.region,
         endpoint_url=side.endpoint_url,
         config=_botocore_config(max_connections, side.keys is None),
+        verify=side.config.verify_ssl,
         **kwargs,
     )
+
+
+def obstore_encryption(config: StoreConfig) -> dict[str, str]:
+    """obstore's S3 settings for the server-side encryption ``config`` asks for."""
+    if config.sse_c_key is not None:
+        key = base64.b64encode(config.sse_c_key).decode()
+        return {"server_side_encryption": "sse-c", "sse_customer_key_base64": key}
+    if config.sse is None:
+        return {}
+    kms = {"sse_kms_key_id": config.sse_kms_key_id} if config.sse_kms_key_id else {}
+    return {"server_side_encryption": config.sse, **kms}
 
 
 def make_obstore(bucket: str, side: Side, max_connections: int) -> Any:
@@ -187,11 +202,13 @@ def make_obstore(bucket: str, side: Side, max_connections: int) -> Any:
     options: ClientConfig = {
         "allow_http": bool(endpoint and endpoint.startswith("http://")),
         "pool_max_idle_per_host": str(max_connections),
+        "allow_invalid_certificates": not side.config.verify_ssl,
     }
     kwargs: dict[str, Any] = {
         "region": side.region,
         "checksum_algorithm": "sha256",
         "retry_config": {"max_retries": 0},
+        **obstore_encryption(side.config),
     }
     if endpoint:
         kwargs.update(endpoint=endpoint, virtual_hosted_style_request=False)

@@ -99,6 +99,8 @@ class LeanClient:
         keys: Callable[[], S3Credential] | None,
         code_error: Callable[[str, str], Exception],
         max_connections: int,
+        verify_ssl: bool = True,
+        head_headers: Mapping[str, str] | None = None,
     ) -> None:
         import urllib3
 
@@ -106,6 +108,8 @@ class LeanClient:
         self._region = region
         self._keys = keys
         self._code_error = code_error
+        # Sent with every HEAD: the SSE-C key headers, when objects are encrypted with one.
+        self._head_headers = {"x-amz-checksum-mode": "ENABLED", **(head_headers or {})}
         if endpoint_url:
             split = urlsplit(endpoint_url)
             base, self._path = f"{split.scheme}://{split.netloc}", f"/{bucket}"
@@ -115,7 +119,11 @@ class LeanClient:
             base, self._path = f"https://{bucket}.s3.{region}.amazonaws.com", "/"
         self._base = base
         self._host = urlsplit(base).netloc
-        self._pool = urllib3.PoolManager(maxsize=max_connections, retries=False)
+        self._pool = urllib3.PoolManager(
+            maxsize=max_connections,
+            retries=False,
+            cert_reqs="CERT_REQUIRED" if verify_ssl else "CERT_NONE",
+        )
 
     def page(
         self,
@@ -152,7 +160,7 @@ class LeanClient:
         """
         query = {"partNumber": str(part_number)} if part_number else {}
         path = f"{self._path.rstrip('/')}/{key}"
-        status, headers, _ = self._request("HEAD", path, query, {"x-amz-checksum-mode": "ENABLED"})
+        status, headers, _ = self._request("HEAD", path, query, self._head_headers)
         if status == 404:
             return None
         return Head({k.lower(): v for k, v in headers.items()})

@@ -130,6 +130,10 @@ class S3Store:
             self._obs = make_obstore(bucket, self._side, max_connections)
             self.retrier = Retrier(_pacer_of(self._side), refresh=self._refresh_credentials)
         self._lazy_boto = LazyBotocore(self._side, max_connections)
+        # SSE-C: every request touching an object's bytes carries the key; writes also
+        # say how to encrypt (SSE-S3 / SSE-KMS).
+        self._sse_c = _sse_c_arguments(config)
+        self._sse_write = _sse_write_arguments(config)
         self._max_connections = max_connections
         self._lister: LeanClient | None = None
         self._list_lock = threading.Lock()
@@ -192,7 +196,9 @@ class S3Store:
             )
         try:
             with translated(self.url(key)):
-                r = self._boto.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+                r = self._boto.head_object(
+                    Bucket=self.bucket, Key=key, ChecksumMode="ENABLED", **self._sse_c
+                )
         except NotFoundError:
             return None
         return ObjectInfo(
@@ -221,7 +227,7 @@ class S3Store:
             parts = int(h.headers.get("x-amz-mp-parts-count", "1"))
             return int(h.headers["content-length"]) if parts > 1 else None
         with translated(self.url(key)):
-            r = self._boto.head_object(Bucket=self.bucket, Key=key, PartNumber=1)
+            r = self._boto.head_object(Bucket=self.bucket, Key=key, PartNumber=1, **self._sse_c)
         return int(r["ContentLength"]) if r.get("PartsCount", 1) > 1 else None
 
     @retried
@@ -255,6 +261,8 @@ class S3Store:
                     self._side.keys,
                     self._listing_error,
                     self._max_connections,
+                    verify_ssl=self._side.config.verify_ssl,
+                    head_headers=_sse_c_headers(self._side.config),
                 )
             return self._lister
 
@@ -289,6 +297,7 @@ class S3Store:
                 Body=data,
                 ChecksumCRC32C=crc32c_b64(crc32c.crc32c(data)),
                 **_headers(metadata),
+                **self._sse_write,
             )
         return str(r["ETag"]).strip('"')
 
@@ -320,7 +329,7 @@ class S3Store:
     @retried
     def _get_boto(self, key: str) -> tuple[bytes, ObjectInfo]:
         with translated(self.url(key)):
-            r = self._boto.get_object(Bucket=self.bucket, Key=key)
+            r = self._boto.get_object(Bucket=self.bucket, Key=key, **self._sse_c)
             data = r["Body"].read()
         return data, ObjectInfo(
             key=key,
@@ -346,7 +355,11 @@ class S3Store:
             algorithm = {"ChecksumAlgorithm": "CRC32C"} if part_checksums else {}
             with translated(self.url(key)):
                 r = self._boto.create_multipart_upload(
-                    Bucket=self.bucket, Key=key, **algorithm, **_headers(metadata)
+                    Bucket=self.bucket,
+                    Key=key,
+                    **algorithm,
+                    **_headers(metadata),
+                    **self._sse_write,
                 )
             return str(r["UploadId"])
 
@@ -383,6 +396,7 @@ class S3Store:
                 PartNumber=number,
                 Body=body,
                 ChecksumCRC32C=crc32c_b64(crc32c),
+                **self._sse_c,
             )
         return str(r["ETag"])
 
@@ -413,7 +427,7 @@ class S3Store:
         }
         with translated(self.url(key)):
             r = self._boto.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload=doc
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload=doc, **self._sse_c
             )
         stored = r.get("ChecksumCRC32C")
         return str(stored) if stored is not None else None
@@ -525,7 +539,7 @@ class S3Store:
         offset = start
         with translated(self.url(key)):
             body = self._boto.get_object(
-                Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}"
+                Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}", **self._sse_c
             )["Body"]
             for chunk in body.iter_chunks(RANGE_CHUNK_BYTES):
                 consume(memoryview(chunk), offset)
@@ -733,6 +747,33 @@ def _multipart_etag(parts: Sequence[CompletedPart]) -> str | None:
     return f"{hashlib.md5(md5s).hexdigest()}-{len(parts)}"
 
 
+def _sse_c_arguments(config: StoreConfig) -> dict[str, Any]:
+    """botocore arguments naming the SSE-C key (botocore adds its base64 and MD5)."""
+    if config.sse_c_key is None:
+        return {}
+    return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": config.sse_c_key}
+
+
+def _sse_write_arguments(config: StoreConfig) -> dict[str, Any]:
+    """botocore arguments for PutObject and CreateMultipartUpload: how to encrypt."""
+    if config.sse is None:
+        return _sse_c_arguments(config)
+    kms = {"SSEKMSKeyId": config.sse_kms_key_id} if config.sse_kms_key_id else {}
+    return {"ServerSideEncryption": config.sse, **kms}
+
+
+def _sse_c_headers(config: StoreConfig) -> dict[str, str]:
+    """The SSE-C request headers, for HEADs sent without botocore."""
+    if config.sse_c_key is None:
+        return {}
+    prefix = "x-amz-server-side-encryption-customer-"
+    return {
+        prefix + "algorithm": "AES256",
+        prefix + "key": base64.b64encode(config.sse_c_key).decode(),
+        prefix + "key-md5": base64.b64encode(hashlib.md5(config.sse_c_key).digest()).decode(),
+    }
+
+
 def _check_length(subject: str, got: int, wanted: int) -> None:
     if got != wanted:
         raise IntegrityError(subject, f"store returned {got} bytes, expected {wanted}")
@@ -774,6 +815,11 @@ def translated(subject: str, bucket_level: bool = False) -> Iterator[None]:
 
 
 def _translate(e: Exception, subject: str, bucket_level: bool) -> Exception:
+    if re.search(r"CERTIFICATE_VERIFY_FAILED|InvalidCertificate", str(e)):
+        # Permanent, and the one line names what is wrong (the raw text is a chain of causes).
+        return StoreError(
+            subject, "TLS certificate not trusted (--no-verify-ssl: test servers only)"
+        )
     code = _botocore_code(e)
     if code is not None:
         return _by_code(code, str(e), subject, bucket_level)
@@ -817,6 +863,9 @@ def _by_code(code: str, text: str, subject: str, bucket_level: bool) -> Exceptio
         return ObjectArchivedError(subject, "object is archived; restore it first")
     if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
         return IntegrityError(subject, f"store rejected the checksum ({code})")
+    if code == "400" or _SSE_C_NEEDED in text:
+        # A HEAD's 400 has no body; the usual cause is an SSE-C object read without its key.
+        return StoreError(subject, _NEEDS_KEY)
     return StoreError(subject, _one_line(text))
 
 
@@ -825,6 +874,8 @@ _OBSTORE_THROTTLED = re.compile(r"status code: (503|429)|<Code>(SlowDown|Throttl
 _OBSTORE_TRANSIENT = re.compile(
     r"status code: 5\d\d|connection|timed out|error sending request|body error", re.I
 )
+_SSE_C_NEEDED = "Server Side Encryption with Customer provided keys"
+_NEEDS_KEY = "bad request (HTTP 400): an object encrypted with SSE-C needs its --sse-c-key"
 
 
 def _from_obstore(e: Exception, subject: str) -> Exception:
@@ -845,6 +896,8 @@ def _from_obstore(e: Exception, subject: str) -> Exception:
         return ThrottledError(subject, text)
     if _OBSTORE_TRANSIENT.search(str(e)):
         return TransientError(subject, text)
+    if _SSE_C_NEEDED in str(e):
+        return StoreError(subject, _NEEDS_KEY)
     if "BadDigest" in str(e) or "Checksum" in str(e):
         return IntegrityError(subject, f"store rejected the checksum: {text}")
     return StoreError(subject, text)

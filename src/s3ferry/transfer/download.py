@@ -136,7 +136,10 @@ def _write_verified(info: ObjectInfo, data: memoryview, path: str) -> str:
     method = verify_small(info, data)
     with _temporary(path) as tmp:
         with open(tmp, "wb", buffering=0) as f:
-            f.write(data)
+            # One raw write may be short (a disk filling up): write until all is written.
+            written = 0
+            while written < len(data):
+                written += f.write(data[written:])
         commit(tmp, path, dict(info.metadata))
     return method
 
