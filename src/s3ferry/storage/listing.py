@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from obstore.store import S3Credential
 
 S3_MAX_KEYS = 1000
+UNTRUSTED_CERTIFICATE = "TLS certificate not trusted (--no-verify-ssl: test servers only)"
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _UNRESERVED = "-_.~"
 # 5xx codes kept as sent; any other 5xx is reported by its status.
@@ -199,6 +200,9 @@ class LeanClient:
             r = self._pool.request(method, url, headers=headers)
             data = bytes(r.data)
         except urllib3.exceptions.HTTPError as e:
+            if "CERTIFICATE_VERIFY_FAILED" in str(e):
+                # Permanent: trying again meets the same certificate.
+                raise StoreError(f"s3://{self.bucket}", UNTRUSTED_CERTIFICATE) from e
             raise TransientError(f"s3://{self.bucket}", f"{method} failed: {e}") from e
         if r.status in (200, 206) or (method == "HEAD" and r.status == 404):
             return r.status, r.headers, data

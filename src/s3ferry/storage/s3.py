@@ -36,7 +36,7 @@ from s3ferry.errors import (
     TransientError,
 )
 from s3ferry.storage.clients import LazyBotocore, Side, make_obstore, resolve_side
-from s3ferry.storage.listing import S3_MAX_KEYS, LeanClient, Page
+from s3ferry.storage.listing import S3_MAX_KEYS, UNTRUSTED_CERTIFICATE, LeanClient, Page
 from s3ferry.storage.retry import Pacer, Retrier, pacer_for, retried, retried_async
 
 # Bytes handed to a range consumer at a time: big enough to keep per-chunk
@@ -817,9 +817,7 @@ def translated(subject: str, bucket_level: bool = False) -> Iterator[None]:
 def _translate(e: Exception, subject: str, bucket_level: bool) -> Exception:
     if re.search(r"CERTIFICATE_VERIFY_FAILED|InvalidCertificate", str(e)):
         # Permanent, and the one line names what is wrong (the raw text is a chain of causes).
-        return StoreError(
-            subject, "TLS certificate not trusted (--no-verify-ssl: test servers only)"
-        )
+        return StoreError(subject, UNTRUSTED_CERTIFICATE)
     code = _botocore_code(e)
     if code is not None:
         return _by_code(code, str(e), subject, bucket_level)
