@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         StoreError,
         ThrottledError,
         TransientError,
+        UnsupportedError,
         UsageError,
     )
     from s3ferry.jobs.backup import backup
@@ -72,6 +73,7 @@ _WHERE = {
     "ThrottledError": "s3ferry.errors",
     "TransferConfig": "s3ferry.config",
     "TransientError": "s3ferry.errors",
+    "UnsupportedError": "s3ferry.errors",
     "Usage": "s3ferry.jobs.listing",
     "UsageError": "s3ferry.errors",
     "backup": "s3ferry.jobs.backup",
@@ -120,6 +122,7 @@ __all__ = [
     "ThrottledError",
     "TransferConfig",
     "TransientError",
+    "UnsupportedError",
     "Usage",
     "UsageError",
     "backup",

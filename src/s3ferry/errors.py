@@ -11,6 +11,7 @@ trying again could help, so callers decide without parsing messages::
     │   ├── AccessDeniedError wrong credentials or no permission
     │   │   └── CredentialsExpiredError temporary credentials expired (refreshed once, then fatal)
     │   ├── ObjectArchivedError archived (Glacier, Deep Archive) and not restored
+    │   ├── UnsupportedError  the store does not implement the request (NotImplemented)
     │   └── TransientError    5xx, timeout, connection reset, truncated body (retryable)
     │       └── ThrottledError  503 SlowDown and its kin: slow down, then retry
     ├── IntegrityError        bytes read back or stored differ from the source
@@ -61,6 +62,11 @@ class CredentialsExpiredError(AccessDeniedError):
 
 class ObjectArchivedError(StoreError):
     """The object is archived (Glacier, Deep Archive) and must be restored before it is read."""
+
+
+class UnsupportedError(StoreError):
+    """The store does not implement this request (S3's NotImplemented), e.g. UploadPartCopy
+    of an encrypted object on some S3-compatible stores."""
 
 
 class TransientError(StoreError):

@@ -43,19 +43,30 @@ def test_sse_c_round_trip_and_reads_without_the_key_refused(
     synced = cli.run("sync", *with_key, f"s3://{bucket}/p/", tmp_path / "c")
     cat = cli.run("cat", *with_key, f"s3://{bucket}/p/small.txt")
     without = cli.run("cp", f"s3://{bucket}/p/", tmp_path / "none")
+    copied = cli.run("cp", *with_key, *cli.small_parts, f"s3://{bucket}/p/", f"s3://{bucket}/q/")
+    streamed = cli.run(
+        "cp",
+        *with_key,
+        *cli.small_parts,
+        "--copy-path",
+        "streamed",
+        f"s3://{bucket}/p/",
+        f"s3://{bucket}/r/",
+    )
 
-    for run in (up, down, ranged, synced, cat):
+    for run in (up, down, ranged, synced, cat, copied, streamed):
         assert run.returncode == 0, run.stderr
     assert cat.stdout == b"small secret"
     for out in ("a", "b", "c"):
         assert read_tree(tmp_path / out) == read_tree(src)
-    for key in ("p/small.txt", "p/d/large.bin"):
+    keys = [f"{p}/{name}" for p in "pqr" for name in ("small.txt", "d/large.bin")]
+    for key in keys:
         with pytest.raises(ClientError):
             s3client.get_object(Bucket=bucket, Key=key)
         body = s3client.get_object(
             Bucket=bucket, Key=key, SSECustomerAlgorithm="AES256", SSECustomerKey=KEY
         )["Body"].read()
-        assert body == (src / key.removeprefix("p/")).read_bytes()
+        assert body == (src / key[2:]).read_bytes()
     assert without.returncode == 1
     errors = [e for e in without.stderr.decode().splitlines() if e.startswith("error: ")]
     assert len(errors) == 2 and all(e.endswith("needs its --sse-c-key") for e in errors), errors

@@ -34,6 +34,7 @@ from s3ferry.errors import (
     StoreError,
     ThrottledError,
     TransientError,
+    UnsupportedError,
 )
 from s3ferry.storage.clients import LazyBotocore, Side, make_obstore, resolve_side
 from s3ferry.storage.listing import S3_MAX_KEYS, UNTRUSTED_CERTIFICATE, LeanClient, Page
@@ -617,13 +618,17 @@ class S3Store:
     @retried
     def copy_from(self, source: S3Store, source_key: str, key: str) -> str:
         """Server-side copy of one object of ``source`` (same endpoint) to ``key``, with its
-        metadata and content type; returns the new ETag."""
+        metadata and content type, encrypted as this store writes (an SSE-C source is
+        read with the source's key); returns the new ETag."""
+        encrypted = source._sse_c or self._sse_write
         with translated(f"{source.url(source_key)} -> {self.url(key)}"):
-            if _UNSAFE_FOR_OBSTORE.search(key) or _UNSAFE_FOR_OBSTORE.search(source_key):
+            if encrypted or _UNSAFE_FOR_OBSTORE.search(key + "\0" + source_key):
                 r = self._boto.copy_object(
                     Bucket=self.bucket,
                     Key=key,
                     CopySource={"Bucket": source.bucket, "Key": source_key},
+                    **self._sse_write,
+                    **_copy_source_sse(source),
                 )
                 return str(r["CopyObjectResult"]["ETag"]).strip('"')
             return self._lean.copy(source.bucket, source_key, key)
@@ -649,6 +654,8 @@ class S3Store:
                 PartNumber=number,
                 CopySource={"Bucket": source.bucket, "Key": source_key},
                 CopySourceRange=f"bytes={start}-{end - 1}",
+                **self._sse_c,
+                **_copy_source_sse(source),
             )
         return str(r["CopyPartResult"]["ETag"])
 
@@ -666,6 +673,7 @@ class S3Store:
                 PartNumber=number,
                 Body=bytes(body) if isinstance(body, memoryview) else body,
                 ContentMD5=digest,
+                **self._sse_c,
             )
         return str(r["ETag"])
 
@@ -752,6 +760,11 @@ def _sse_c_arguments(config: StoreConfig) -> dict[str, Any]:
     if config.sse_c_key is None:
         return {}
     return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": config.sse_c_key}
+
+
+def _copy_source_sse(source: S3Store) -> dict[str, Any]:
+    """botocore arguments that let a copy read an SSE-C source."""
+    return {f"CopySource{name}": value for name, value in source._sse_c.items()}
 
 
 def _sse_write_arguments(config: StoreConfig) -> dict[str, Any]:
@@ -857,6 +870,8 @@ def _by_code(code: str, text: str, subject: str, bucket_level: bool) -> Exceptio
         return ThrottledError(subject, f"{code}: {_one_line(text)}")
     if code in _TRANSIENT:
         return TransientError(subject, f"{code}: {_one_line(text)}")
+    if code == "NotImplemented":
+        return UnsupportedError(subject, f"the store does not implement this ({code})")
     if code == "InvalidObjectState":
         return ObjectArchivedError(subject, "object is archived; restore it first")
     if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):

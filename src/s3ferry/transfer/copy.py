@@ -8,6 +8,11 @@ checked against the source's checksum, and sent as parts with Content-MD5;
 the multipart upload is completed only after every byte was verified, and
 aborted otherwise. Nothing touches the local disk.
 
+A server-side copy is verified by its ETag where the source's is a plain MD5
+and the copy's equals it, else by the copy's size (encrypted objects have no
+MD5 ETags). A store without UploadPartCopy (NotImplemented, as some have for
+encrypted objects) makes large objects stream instead.
+
 User metadata and content headers (including s3ferry's own checksum and
 mtime metadata) are carried over on both paths.
 """
@@ -22,7 +27,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from s3ferry.config import TransferConfig, part_size_for
-from s3ferry.errors import AccessDeniedError, Cancelled, IntegrityError, NotFoundError
+from s3ferry.errors import (
+    AccessDeniedError,
+    Cancelled,
+    IntegrityError,
+    NotFoundError,
+    UnsupportedError,
+)
 from s3ferry.storage.glacier import require_readable
 from s3ferry.storage.s3 import ListedPart, ObjectInfo, S3Store
 from s3ferry.transfer.buffers import BufferPool
@@ -94,6 +105,7 @@ class Copier:
         self._unsent = threading.Semaphore(cfg.large_file_workers)
         self._pool_share = max(2, cfg.large_file_buffers // LARGE_OBJECTS_AT_ONCE)
         self._cancelled = threading.Event()
+        self._no_part_copies = threading.Event()
         self._lock = threading.Lock()
         self.bytes_through_client = 0
         self.server_side_objects = 0
@@ -122,7 +134,12 @@ class Copier:
                 etag = await loop.run_in_executor(
                     self._calls, self._dest.copy_from, self._source, item.key, item.dest_key
                 )
-                method = _server_copy_check(item, etag)
+                if etag == item.etag and is_plain_md5(etag):
+                    method = "etag"
+                else:
+                    # Encrypted (SSE-KMS, SSE-C) or multipart sources: ETags are no MD5s.
+                    await loop.run_in_executor(self._calls, self._check_size, item, item.size_bytes)
+                    method = "size"
                 self._server_copied()
             else:
                 data, info = await self._source.get_small(item.key)
@@ -145,21 +162,17 @@ class Copier:
             if info is None:
                 raise NotFoundError(self._source.url(item.key), "no such key")
             require_readable(info, self._source.url(item.key))
-            upload_id = self._dest.create_multipart(
-                item.dest_key, info.attributes, part_checksums=False
-            )
-            server_side = self._server_side(item.key)
-            try:
-                if server_side:
-                    parts = self._copy_parts(info, item.dest_key, upload_id)
-                    method = "size"
-                else:
-                    parts, method = self._stream_parts(info, item.dest_key, upload_id)
-                self._dest.complete_copy_multipart(item.dest_key, upload_id, parts)
-            except BaseException:
-                self._dest.abort_multipart(item.dest_key, upload_id)
-                raise
-            self._check_size(item, info)
+            server_side = self._server_side(item.key) and not self._no_part_copies.is_set()
+            if server_side:
+                try:
+                    self._multipart(item, info, self._copy_parts)
+                except UnsupportedError:
+                    # No UploadPartCopy here (some stores lack it, or for encrypted
+                    # objects): stream this object and every later one.
+                    self._no_part_copies.set()
+                    server_side = False
+            method = "size" if server_side else self._multipart(item, info, self._stream_parts)
+            self._check_size(item, info.size_bytes)
             if server_side:
                 self._server_copied()
             self._recorder.done(
@@ -171,7 +184,28 @@ class Copier:
                 in_parts=True,
             )
 
-    def _copy_parts(self, info: ObjectInfo, key: str, upload_id: str) -> list[ListedPart]:
+    def _multipart(
+        self,
+        item: CopyItem,
+        info: ObjectInfo,
+        send: Callable[[ObjectInfo, str, str], tuple[list[ListedPart], str]],
+    ) -> str:
+        """One multipart upload of ``item``, its parts sent by ``send``; aborted on failure.
+        Returns how the bytes were verified."""
+        upload_id = self._dest.create_multipart(
+            item.dest_key, info.attributes, part_checksums=False
+        )
+        try:
+            parts, method = send(info, item.dest_key, upload_id)
+            self._dest.complete_copy_multipart(item.dest_key, upload_id, parts)
+        except BaseException:
+            self._dest.abort_multipart(item.dest_key, upload_id)
+            raise
+        return method
+
+    def _copy_parts(
+        self, info: ObjectInfo, key: str, upload_id: str
+    ) -> tuple[list[ListedPart], str]:
         assert self._cfg.part_size_bytes is not None
         part = part_size_for(info.size_bytes, self._cfg.part_size_bytes)
         futures = [
@@ -191,7 +225,7 @@ class Copier:
             )
             for n, start in enumerate(range(0, info.size_bytes, part), start=1)
         ]
-        return _collected(futures)
+        return _collected(futures), "size"
 
     def _stream_parts(
         self, info: ObjectInfo, key: str, upload_id: str
@@ -225,12 +259,12 @@ class Copier:
         self._through_client(info.size_bytes)
         return parts, method
 
-    def _check_size(self, item: CopyItem, info: ObjectInfo) -> None:
+    def _check_size(self, item: CopyItem, size_bytes: int) -> None:
         copied = self._dest.head(item.dest_key)
-        if copied is None or copied.size_bytes != info.size_bytes:
+        if copied is None or copied.size_bytes != size_bytes:
             got = "nothing" if copied is None else f"{copied.size_bytes} bytes"
             raise IntegrityError(
-                self._dest.url(item.dest_key), f"copy holds {got}, source has {info.size_bytes}"
+                self._dest.url(item.dest_key), f"copy holds {got}, source has {size_bytes}"
             )
 
 
@@ -246,13 +280,3 @@ def _collected(futures: list[tuple[int, int, Future[str]]]) -> list[ListedPart]:
     if error is not None:
         raise error
     return parts
-
-
-def _server_copy_check(item: CopyItem, etag: str) -> str:
-    """A single-part source's ETag is its MD5; the copy's must be the same. Otherwise the
-    store's own copy is all there is to trust."""
-    if not is_plain_md5(item.etag):
-        return "server-side"
-    if etag != item.etag:
-        raise IntegrityError(item.dest_key, f"copy has ETag {etag}, source {item.etag}")
-    return "etag"
