@@ -22,6 +22,11 @@ class ChaosRow:
     verified: int = 0
     lost_or_corrupted: int = 0
     open_uploads: int = 0
+    resumed: int = 0  # objects and parts an interrupted run had done, kept by the rerun
+    peak_rss: int = 0  # bytes: the largest s3ferry process of the test
+
+    def measured(self, peak_rss: int) -> None:
+        self.peak_rss = max(self.peak_rss, peak_rss)
 
 
 ROWS: list[ChaosRow] = []
@@ -55,15 +60,26 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not ROWS:
         return
     kinds = sorted({k for row in ROWS for k in row.injected})
-    header = ["test", *kinds, "retries", "verified", "lost/corrupted", "open MPUs"]
+    header = [
+        "test",
+        *kinds,
+        "retries",
+        "resumed",
+        "verified",
+        "lost/corrupted",
+        "open MPUs",
+        "peak RSS",
+    ]
     lines = [
         [
             row.test,
             *(str(row.injected.get(k, 0)) for k in kinds),
             str(row.retries),
+            str(row.resumed),
             str(row.verified),
             str(row.lost_or_corrupted),
             str(row.open_uploads),
+            f"{row.peak_rss / 2**20:.0f} MiB" if row.peak_rss else "- (in process)",
         ]
         for row in ROWS
     ]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from support.faultproxy import FaultProxy, Faults
+from support.measured import run_measured
 from support.trees import bucket_contents, md5s, random_files, read_tree, write_tree
 
 from s3ferry import TransferConfig, upload
@@ -30,10 +31,13 @@ S3FERRY = str(Path(sys.executable).parent / "s3ferry")
 SMALL_PARTS = ("--multipart-threshold", "5MiB", "--part-size", "5MiB")
 
 
-def _run(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [S3FERRY, *map(str, args)], capture_output=True, env=env, timeout=300, check=False
-    )
+def _run(
+    row: ChaosRow, env: dict[str, str], *args: str | Path
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``s3ferry args`` to the end; its peak RSS goes to ``row``."""
+    done, peak_rss = run_measured([S3FERRY, *map(str, args)], env, timeout=300)
+    row.measured(peak_rss)
+    return done
 
 
 def _summary(run: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:
@@ -67,20 +71,20 @@ def _cp_sync_ls_cat(
     env = {**env, "AWS_ENDPOINT_URL": proxy.endpoint_url}
     src = tmp_path / "src"
     write_tree(src, files)
-    reports = [_summary(_run(env, "cp", "--json", src, f"s3://{bucket}/p/", *SMALL_PARTS))]
-    reports.append(_summary(_run(env, "cp", "--json", f"s3://{bucket}/p/", tmp_path / "out")))
+    reports = [_summary(_run(row, env, "cp", "--json", src, f"s3://{bucket}/p/", *SMALL_PARTS))]
+    reports.append(_summary(_run(row, env, "cp", "--json", f"s3://{bucket}/p/", tmp_path / "out")))
 
-    listed = _run(env, "ls", "-r", f"s3://{bucket}/p/")
+    listed = _run(row, env, "ls", "-r", f"s3://{bucket}/p/")
     assert listed.returncode == 0, listed.stderr.decode()
     assert len(listed.stdout.decode().splitlines()) == len(files)
 
-    synced = _run(env, "sync", src, f"s3://{bucket}/q/", *SMALL_PARTS)
+    synced = _run(row, env, "sync", src, f"s3://{bucket}/q/", *SMALL_PARTS)
     assert synced.returncode == 0, synced.stderr.decode()
     retried = re.search(r"retried +(\d+) requests \(", synced.stderr.decode())
     assert retried, synced.stderr.decode()
 
     big = max(files, key=lambda k: len(files[k]))
-    cat = _run(env, "cat", f"s3://{bucket}/p/{big}", "--range", f"3-{len(files[big]) - 4}")
+    cat = _run(row, env, "cat", f"s3://{bucket}/p/{big}", "--range", f"3-{len(files[big]) - 4}")
     assert cat.returncode == 0, cat.stderr.decode()
     assert hashlib.md5(cat.stdout).digest() == hashlib.md5(files[big][3:-3]).digest()
 
@@ -207,9 +211,10 @@ def test_copies_and_a_migration_are_byte_identical_through_faults(
     env = {**cli_env, "AWS_ENDPOINT_URL": proxy.endpoint_url}
     source = f"s3://{bucket}/src/"
     reports = [
-        _summary(_run(env, "cp", "--json", source, f"s3://{bucket}/c1/", *SMALL_PARTS)),
+        _summary(_run(chaos_row, env, "cp", "--json", source, f"s3://{bucket}/c1/", *SMALL_PARTS)),
         _summary(
             _run(
+                chaos_row,
                 env,
                 "cp",
                 "--json",
@@ -222,6 +227,7 @@ def test_copies_and_a_migration_are_byte_identical_through_faults(
         ),
     ]
     migrated = _run(
+        chaos_row,
         env,
         "migrate",
         source,

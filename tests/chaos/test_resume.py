@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.measured import run_measured
+
+from .conftest import ChaosRow
 
 S3FERRY = str(Path(sys.executable).parent / "s3ferry")
 MiB = 1024 * 1024
@@ -28,11 +31,15 @@ SMALL_FILES = 200
 POLL_S = 0.01
 
 
-def _run(args: list[str], env: dict[str, str]) -> tuple[int, dict[str, Any], str]:
-    """Exit code, the ``--json`` summary and stderr of one complete run."""
-    done = subprocess.run([S3FERRY, *args, "--json"], env=env, capture_output=True, timeout=240)
+def _run(args: list[str], env: dict[str, str], row: ChaosRow) -> tuple[int, dict[str, Any], str]:
+    """Exit code, the ``--json`` summary and stderr of one complete run (its peak RSS and
+    what it resumed go to ``row``)."""
+    done, peak_rss = run_measured([S3FERRY, *args, "--json"], env, timeout=240)
+    row.measured(peak_rss)
     lines = [json.loads(line) for line in done.stdout.decode().splitlines()]
     summary = next((r for r in lines if r["type"] == "summary"), {})
+    row.resumed = summary.get("objects_resumed", 0) + summary.get("parts_reused", 0)
+    row.verified = summary.get("objects_done", 0) + summary.get("objects_resumed", 0)
     return done.returncode, summary, done.stderr.decode()
 
 
@@ -90,6 +97,7 @@ def test_stopped_upload_resumes_from_its_parts(
     bucket: str,
     s3client: Any,
     cli_env: dict[str, str],
+    chaos_row: ChaosRow,
 ) -> None:
     state = tmp_path / "state"
     args = [command, str(tree), f"s3://{bucket}/p/", "--state-dir", str(state), *PARTS]
@@ -117,16 +125,19 @@ def test_stopped_upload_resumes_from_its_parts(
     assert _journals(state), "the stopped run left no journal"
     assert "Uploads" in s3client.list_multipart_uploads(Bucket=bucket)
 
-    code, summary, err = _run(args, cli_env)
+    code, summary, err = _run(args, cli_env, chaos_row)
 
     assert code == 0, err
     assert summary["parts_reused"] >= 2
     if command == "cp":  # sync and backup skip what is there before asking the journal
         assert summary["objects_done"] + summary["objects_resumed"] == SMALL_FILES + 1
-    assert "Uploads" not in s3client.list_multipart_uploads(Bucket=bucket)
-    for f in [tree / "big.bin", *sorted((tree / "small").iterdir())]:
-        key = "p/" + f.relative_to(tree).as_posix()
-        assert s3client.get_object(Bucket=bucket, Key=key)["Body"].read() == f.read_bytes()
+    chaos_row.open_uploads = len(s3client.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+    chaos_row.lost_or_corrupted = sum(
+        s3client.get_object(Bucket=bucket, Key="p/" + f.relative_to(tree).as_posix())["Body"].read()
+        != f.read_bytes()
+        for f in [tree / "big.bin", *sorted((tree / "small").iterdir())]
+    )
+    assert (chaos_row.lost_or_corrupted, chaos_row.open_uploads) == (0, 0)
     assert s3client.list_objects_v2(Bucket=bucket)["KeyCount"] == SMALL_FILES + 1
     assert _journals(state) == []
 
@@ -134,7 +145,12 @@ def test_stopped_upload_resumes_from_its_parts(
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("command", ["cp", pytest.param("restore", marks=pytest.mark.slow)])
 def test_killed_download_resumes_from_its_temporary_file(
-    command: str, tmp_path: Path, bucket: str, s3client: Any, cli_env: dict[str, str]
+    command: str,
+    tmp_path: Path,
+    bucket: str,
+    s3client: Any,
+    cli_env: dict[str, str],
+    chaos_row: ChaosRow,
 ) -> None:
     data = os.urandom(100 * MiB)
     s3client.put_object(Bucket=bucket, Key="big.bin", Body=data)
@@ -161,10 +177,11 @@ def test_killed_download_resumes_from_its_temporary_file(
     kept = [f.name for f in out.iterdir()]
     assert len(kept) == 1 and kept[0].startswith(".big.bin.s3ferry-"), kept
 
-    code, summary, err = _run(args, cli_env)
+    code, summary, err = _run(args, cli_env, chaos_row)
 
     assert code == 0, err
     assert summary["parts_reused"] >= 2
     assert [f.name for f in out.iterdir()] == ["big.bin"]
-    assert (out / "big.bin").read_bytes() == data
+    chaos_row.lost_or_corrupted = int((out / "big.bin").read_bytes() != data)
+    assert chaos_row.lost_or_corrupted == 0
     assert _journals(state) == []
