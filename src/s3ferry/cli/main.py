@@ -159,7 +159,8 @@ def _add_transfer(parser: argparse.ArgumentParser) -> None:
         "--multipart-threshold",
         type=parse_size,
         metavar="SIZE",
-        help="files at least this big use the large-file lane (default 16MiB)",
+        help="files at least this big use the large-file lane (default 16MiB for uploads, "
+        "4MiB for downloads)",
     )
     t.add_argument(
         "--part-size",

@@ -63,7 +63,7 @@ def download(
         NotFoundError / AccessDeniedError: the bucket or object is missing or refuses us.
     """
     url = parse_s3_url(source)
-    cfg = resolve(transfer or TransferConfig())
+    cfg = resolve(transfer or TransferConfig(), downloading=True)
     recorder = Recorder(sink)
     s3 = open_store(url.bucket, cfg, store, recorder.store_event)
     dest = Path(destination)

@@ -157,7 +157,7 @@ def restore(
     if into is None and destination is None:
         raise UsageError("restore", "needs a destination directory (DIR or --into DIR)")
     root = Path(into) if into is not None else Path(str(destination)) / RESTORE_DIR
-    cfg = resolve(transfer or TransferConfig())
+    cfg = resolve(transfer or TransferConfig(), downloading=True)
     recorder = _AttributeRecorder(sink)
     s3 = open_store(url.bucket, cfg, store, recorder.store_event)
     ensure_dir(root)

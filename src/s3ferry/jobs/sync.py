@@ -181,7 +181,7 @@ def run_sync(
     prefix = url.as_prefix()
     if uploading:
         _check_source_dir(local, delete and not dry_run)
-    cfg = resolve(transfer or TransferConfig())
+    cfg = resolve(transfer or TransferConfig(), downloading=not uploading)
     recorder = Recorder(sink)
     s3 = open_store(url.bucket, cfg, store, recorder.store_event)
     if not uploading:
