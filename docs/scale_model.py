@@ -27,10 +27,10 @@ VISIBILITY_S = 300  # worker --visibility-timeout default; a heartbeat every thi
 
 # --- measured on the 2-core bench machine (bench/run.py, see docs/scale.md) -----------------
 # One worker process, 10,000 x 4 KiB, SQLite queue, client and server on the same 2 cores.
-SMALL_OBJ_S_SERVER_SIDE = 86.5  # filled in below from the bench run
-SMALL_OBJ_S_STREAMED = 100.0
-SMALL_CPU_MS_SERVER_SIDE = 2.6  # client CPU per object of the same runs
-SMALL_CPU_MS_STREAMED = 2.0
+SMALL_OBJ_S_SERVER_SIDE = 208.0  # worker --processes 1, --copy-path auto (server-side)
+SMALL_OBJ_S_STREAMED = 229.0  # worker --processes 1 --copy-path streamed
+SMALL_CPU_MS_SERVER_SIDE = 2.43  # client CPU per object of the same runs
+SMALL_CPU_MS_STREAMED = 2.13
 # One s3ferry cp process, 4 x 512 MiB (large dataset), MB/s.
 LARGE_MB_S_SERVER_SIDE = 200.0
 LARGE_MB_S_STREAMED = 150.0
@@ -41,6 +41,9 @@ LISTER_KEYS_S_LOCAL = 100_000 / 4.5
 # On S3 a ListObjectsV2 page of 1,000 keys takes longer than on a loopback server: assumed.
 S3_LIST_PAGE_S = 0.08
 LISTER_KEYS_S_S3 = LIST_PAGE / S3_LIST_PAGE_S
+# s3ferry plan (list the source, list the empty destination, queue 1,000 tasks in SQLite):
+# 10,000 objects in 0.9-1.5 s, median of the six plan runs ~1.1 s.
+PLANNER_OBJ_S_LOCAL = 10_000 / 1.1
 
 # --- prices, us-east-1 (assumed; check the current price pages) -----------------------------
 PUT_CLASS_PER_1K = 0.005  # PUT, COPY, POST, LIST; UploadPart(Copy), Create/Complete, ListParts
@@ -250,10 +253,11 @@ def main() -> None:
                 ("large MB/s, server-side", fmt(LARGE_MB_S_SERVER_SIDE)),
                 ("large MB/s, streamed", fmt(LARGE_MB_S_STREAMED)),
                 ("keys/s per lister, local (measured)", fmt(LISTER_KEYS_S_LOCAL)),
+                ("objects/s per planner (list + queue), local", fmt(PLANNER_OBJ_S_LOCAL)),
                 (
                     f"keys/s per lister, S3 ({S3_LIST_PAGE_S * 1000:.0f} ms a page)",
                     fmt(LISTER_KEYS_S_S3),
-                ),  # fmt: skip
+                ),
             ],
         )
     )
@@ -306,7 +310,11 @@ def main() -> None:
     listers = (1, 16, 64, 256, 1_400)
     rows = []
     for w in (PB_MIX, NEXRAD):
-        for label, rate in (("S3 (assumed)", LISTER_KEYS_S_S3), ("local", LISTER_KEYS_S_LOCAL)):
+        for label, rate in (
+            ("ls, S3 (assumed)", LISTER_KEYS_S_S3),
+            ("ls, local", LISTER_KEYS_S_LOCAL),
+            ("plan, local", PLANNER_OBJ_S_LOCAL),
+        ):
             rows.append((w.name, label, *(_duration(w.objects / (n * rate)) for n in listers)))
     print(table(("workload", "rate", *(f"{n:,} listers" for n in listers)), rows))
 
