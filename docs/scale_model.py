@@ -31,11 +31,11 @@ SMALL_OBJ_S_SERVER_SIDE = 208.0  # worker --processes 1, --copy-path auto (serve
 SMALL_OBJ_S_STREAMED = 229.0  # worker --processes 1 --copy-path streamed
 SMALL_CPU_MS_SERVER_SIDE = 2.43  # client CPU per object of the same runs
 SMALL_CPU_MS_STREAMED = 2.13
-# One s3ferry cp process, 4 x 512 MiB (large dataset), MB/s.
-LARGE_MB_S_SERVER_SIDE = 200.0
-LARGE_MB_S_STREAMED = 150.0
-LARGE_CPU_S_PER_GB_SERVER_SIDE = 0.1  # client CPU per GB copied
-LARGE_CPU_S_PER_GB_STREAMED = 1.0
+# One worker process on part tasks: 4 x 512 MiB planned into 412 tasks of 5 MiB, MB/s.
+LARGE_MB_S_SERVER_SIDE = 62.2  # 2,147.5 MB in 34.53 s (UploadPartCopy + ListParts per part)
+LARGE_MB_S_STREAMED = 36.8  # 2,147.5 MB in 58.38 s (ranged GET + UploadPart + ListParts)
+LARGE_CPU_S_PER_GB_SERVER_SIDE = 4.37  # client CPU per GB: 9.38 s / 2.1475 GB
+LARGE_CPU_S_PER_GB_STREAMED = 6.92  # 14.86 s / 2.1475 GB
 # One s3ferry ls -r process lists ~100,000 keys in ~4.5 s here (bench --ops list).
 LISTER_KEYS_S_LOCAL = 100_000 / 4.5
 # On S3 a ListObjectsV2 page of 1,000 keys takes longer than on a loopback server: assumed.
@@ -184,10 +184,12 @@ def sqs_requests(p: Plan, part_seconds: float, object_task_seconds: float = 0.0)
 
 
 def process_hours(w: Workload, p: Plan) -> float:
-    """Worker-process hours at the measured one-process rates."""
+    """Worker-process hours at the measured one-process rates: an object of a packed task
+    costs 1 / (objects/s) plus its bytes at the part rate (so a 3 MB object is not counted
+    as cheap as a 4 KiB one); split objects cost their bytes at the part rate."""
     obj_s = SMALL_OBJ_S_SERVER_SIDE if w.server_side else SMALL_OBJ_S_STREAMED
     mb_s = LARGE_MB_S_SERVER_SIDE if w.server_side else LARGE_MB_S_STREAMED
-    return (p.small_objects / obj_s + p.split_bytes / MB / mb_s) / 3600
+    return (p.small_objects / obj_s + (p.small_bytes + p.split_bytes) / MB / mb_s) / 3600
 
 
 def cpu_hours(w: Workload, p: Plan) -> float:
@@ -195,7 +197,7 @@ def cpu_hours(w: Workload, p: Plan) -> float:
     process has a core and the store answers fast enough (not the case on the bench box)."""
     ms = SMALL_CPU_MS_SERVER_SIDE if w.server_side else SMALL_CPU_MS_STREAMED
     per_gb = LARGE_CPU_S_PER_GB_SERVER_SIDE if w.server_side else LARGE_CPU_S_PER_GB_STREAMED
-    return (p.small_objects * ms / 1000 + p.split_bytes / GB * per_gb) / 3600
+    return (p.small_objects * ms / 1000 + (p.small_bytes + p.split_bytes) / GB * per_gb) / 3600
 
 
 def part_seconds(w: Workload) -> float:
