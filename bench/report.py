@@ -37,29 +37,37 @@ class RunResult:
     server_cpu_s: float
     ok: bool
     error: str
+    note: str = ""  # e.g. s3ferry's copy path: objects server-side, bytes via the client
 
     @property
     def client_cpu_s(self) -> float:
         return self.user_s + self.sys_s
 
 
-def markdown_table(results: list[RunResult]) -> str:
+def markdown_table(results: list[RunResult], note_header: str = "note") -> str:
     """The table of all runs of one dataset and operation, then one line per failed run.
 
     ``ratio`` is the tool's median wall time over s3ferry's: above 1 means s3ferry is faster.
+    If any run has a note, a last column (``note_header``) shows the notes of the tool's runs.
     """
     first = results[0]
     by_tool: dict[str, list[RunResult]] = {}
     for result in results:
         by_tool.setdefault(result.tool, []).append(result)
     reference = _median_wall(by_tool.get(REFERENCE_TOOL, []))
+    notes = any(r.note for r in results)
+    columns = (*COLUMNS, note_header) if notes else COLUMNS
     lines = [
         f"### {first.dataset} / {first.op}: {first.files:,} objects, {first.bytes / 1e6:,.1f} MB",
         "",
-        _row(COLUMNS),
-        _row(("---",) + ("---:",) * (len(COLUMNS) - 1)),
+        _row(columns),
+        _row(("---",) + ("---:",) * (len(COLUMNS) - 1) + (("---",) if notes else ())),
     ]
-    lines += [_row(_cells(tool, runs, reference)) for tool, runs in by_tool.items()]
+    for tool, runs in by_tool.items():
+        cells = _cells(tool, runs, reference)
+        if notes:
+            cells += (_note(runs),)
+        lines.append(_row(cells))
     failures = [f"- {r.tool} run {r.run}: {r.error}" for r in results if not r.ok]
     return "\n".join(lines + ([""] + failures if failures else []))
 
@@ -75,10 +83,10 @@ def _cells(tool: str, runs: list[RunResult], reference: float | None) -> tuple[s
         tool,
         str(len(runs)),
         f"{wall:.2f} [{min(walls):.2f}-{max(walls):.2f}]",
-        _num(first.files / wall),
-        _num(first.bytes / 1e6 / wall),
+        num(first.files / wall),
+        num(first.bytes / 1e6 / wall),
         f"{cpu:.2f}",
-        _num(cpu * 1000 / first.files),
+        num(cpu * 1000 / first.files),
         f"{max(r.max_rss_kib for r in good) / 1024:.0f}",
         f"{median(r.server_cpu_s for r in good):.2f}",
         ok,
@@ -86,12 +94,17 @@ def _cells(tool: str, runs: list[RunResult], reference: float | None) -> tuple[s
     )
 
 
+def _note(runs: list[RunResult]) -> str:
+    notes = list(dict.fromkeys(r.note for r in runs if r.note))
+    return "; ".join(notes) if notes else "-"
+
+
 def _median_wall(runs: list[RunResult]) -> float | None:
     walls = [r.wall_s for r in runs if r.ok]
     return median(walls) if walls else None
 
 
-def _num(value: float) -> str:
+def num(value: float) -> str:
     """Three significant digits or so: 1,968 / 98.1 / 0.41."""
     if value >= 100:
         return f"{value:,.0f}"

@@ -5,7 +5,9 @@ transfer or listing is a separate client process, timed as a whole; see bench/RE
 
 Usage: python bench/run.py [--quick] [--datasets small,mixed,large,keys-nested,keys-flat,
                                        sync-10k,sync-100k]
-                           [--tools ...] [--ops upload,download,list,sync] [--runs N]
+                           [--tools ...] [--ops upload,download,list,sync,copy,queue] [--runs N]
+                           [--no-two-servers] [--queue-processes 1,2,4]
+                           [--queue-paths auto,streamed] [--migrate-workers N]
                            [--list-objects N] [--keep-server] [--root DIR] [--json FILE]
 """
 
@@ -20,8 +22,8 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from contextlib import ExitStack, nullcontext
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -30,6 +32,17 @@ if __package__ in (None, ""):  # started as `python bench/run.py`
 
 import boto3  # noqa: E402
 
+from bench.copybench import (  # noqa: E402
+    OTHER_KEY,
+    copy_tools,
+    loadavg,
+    queue_cases,
+    queue_table,
+    run_copy_case,
+    run_queue_case,
+    seed_copy_source,
+    write_profiles,
+)
 from bench.datasets import DEFAULT_ROOT, DEFAULT_SEED, NAMES, SYNC_NAMES, Dataset, generate  # noqa: E402
 from bench.keys import (  # noqa: E402
     BODY,
@@ -68,7 +81,8 @@ if TYPE_CHECKING:
 
 BUCKET = "bench"
 TRANSFER_OPS = ("upload", "download")
-OPS = (*TRANSFER_OPS, "list", "sync")
+BUCKET_OPS = ("copy", "queue")  # bucket to bucket: read a seeded source bucket
+OPS = (*TRANSFER_OPS, "list", "sync", *BUCKET_OPS)
 SYNC_BUCKET = "bench-sync"
 PREFIX_ROOT = {"upload": "up", "download": "src"}
 DELETE_BATCH = 1000
@@ -89,7 +103,10 @@ class Bench:
 def main() -> None:
     args = parse_args()
     transfer_ops = [op for op in args.ops if op in TRANSFER_OPS]
-    file_sets = [name for name in args.datasets if name in NAMES] if transfer_ops else []
+    bucket_ops = [op for op in args.ops if op in BUCKET_OPS]
+    file_sets = [name for name in args.datasets if name in NAMES]
+    if not (transfer_ops or bucket_ops):
+        file_sets = []
     sets = [generate(args.root, name, args.quick) for name in file_sets]
     list_count = args.list_objects or (QUICK_OBJECTS if args.quick else DEFAULT_OBJECTS)
     key_sets = [KeySet(name, list_count) for name in args.datasets if name in KEY_NAMES]
@@ -105,7 +122,9 @@ def main() -> None:
     (args.root / "logs").mkdir(parents=True, exist_ok=True)
     json_file = open(args.json, "w") if args.json else nullcontext(None)  # noqa: SIM115
     try:
-        with LocalS3(data_dir=server_dir) as info, json_file as json_out:
+        with ExitStack() as stack:
+            info = stack.enter_context(LocalS3(data_dir=server_dir))
+            json_out = stack.enter_context(json_file)
             bench = Bench(
                 info, s3_client(info), tool_env(info), args.root, json_out, args.seed_with
             )
@@ -128,9 +147,52 @@ def main() -> None:
                 tools = usable(args.tools, SYNC_TOOLS, "sync")
                 for results, written in run_sync_case(bench, dataset, tools, args.runs):
                     print(markdown_table(results) + "\n\n" + written + "\n", flush=True)
+            if sets and bucket_ops:
+                run_bucket_ops(bench, stack, args, sets, bucket_ops)
     finally:
         if not args.keep_server:
             shutil.rmtree(server_dir, ignore_errors=True)
+        shutil.rmtree(args.root / "server2", ignore_errors=True)
+
+
+def run_bucket_ops(
+    bench: Bench, stack: ExitStack, args: argparse.Namespace, sets: list[Dataset], ops: list[str]
+) -> None:
+    """--ops copy and queue: seed each dataset's source once, then the cases (copybench.py)."""
+    other = None
+    if "copy" in ops and args.two_servers:
+        # A second server with other keys: no credential reaches both, as across partitions.
+        info2 = stack.enter_context(
+            LocalS3(data_dir=args.root / "server2", access_key_id=OTHER_KEY)
+        )
+        other = replace(bench, info=info2, s3=s3_client(info2), env=tool_env(info2))
+        create_bucket(other.s3, "copy-dst")
+        write_profiles(args.root / "profiles", bench, other)
+    for dataset in sets:
+        start = time.monotonic()
+        seed_copy_source(bench, dataset)
+        print(
+            f"{dataset.name}: seeded copy-src/{dataset.name}/ with {bench.seed_tool} "
+            f"in {time.monotonic() - start:.1f} s (untimed)",
+            file=sys.stderr,
+            flush=True,
+        )
+        if "copy" in ops:
+            results = run_copy_case(bench, dataset, copy_tools(args.tools, False), args.runs)
+            print(markdown_table(results, "s3ferry path") + f"\n\n{loadavg()}\n", flush=True)
+            if other is not None:
+                tools = copy_tools(args.tools, True)
+                results = run_copy_case(
+                    bench, dataset, tools, args.runs, other, args.root / "profiles"
+                )
+                print(markdown_table(results, "s3ferry path") + f"\n\n{loadavg()}\n", flush=True)
+        if "queue" in ops:
+            cases = queue_cases(args.queue_processes, args.queue_paths, args.migrate_workers)
+            plans, copies = run_queue_case(bench, dataset, cases, args.runs)
+            title = f"### {dataset.name} / queue: {len(dataset.files):,} objects"
+            print(queue_table(title + ", copy steps", copies, True) + "\n", flush=True)
+            print(queue_table(title + ", plan steps", plans, False), flush=True)
+            print(f"\n{loadavg()}\n", flush=True)
 
 
 def parse_args() -> argparse.Namespace:
@@ -173,7 +235,32 @@ def parse_args() -> argparse.Namespace:
         help="tool that uploads the download source (default s5cmd: objects "
         "without checksums; s3ferry: objects with CRC32C checksums)",
     )
+    parser.add_argument(
+        "--no-two-servers",
+        dest="two_servers",
+        action="store_false",
+        help="--ops copy: skip the streamed copy between two servers with different keys",
+    )
+    parser.add_argument(
+        "--queue-processes",
+        type=_ints,
+        default=[1, 2, 4],
+        help="--ops queue: worker processes per case (default 1,2,4)",
+    )
+    parser.add_argument(
+        "--queue-paths",
+        type=_names(("auto", "server-side", "streamed")),
+        default=["auto"],
+        help="--ops queue: --copy-path of the workers (default auto = server-side here)",
+    )
+    parser.add_argument(
+        "--migrate-workers", type=int, default=2, help="--ops queue: migrate --workers (default 2)"
+    )
     return parser.parse_args()
+
+
+def _ints(value: str) -> list[int]:
+    return [int(part) for part in value.split(",") if part]
 
 
 def _names(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
