@@ -661,10 +661,16 @@ class S3Store:
 
     @retried
     def upload_part_md5(
-        self, key: str, upload_id: str, number: int, body: bytes | bytearray | memoryview
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        body: bytes | bytearray | memoryview,
+        md5: bytes | None = None,
     ) -> str:
-        """Send one part with its Content-MD5 (the store refuses it if the bytes differ)."""
-        digest = base64.b64encode(hashlib.md5(body).digest()).decode()
+        """Send one part with its Content-MD5 (the store refuses it if the bytes differ);
+        ``md5`` is the body's digest when the caller has it already."""
+        digest = base64.b64encode(md5 or hashlib.md5(body).digest()).decode()
         with translated(f"{self.url(key)} part {number}"):
             r = self._boto.upload_part(
                 Bucket=self.bucket,

@@ -76,3 +76,27 @@ class ByteBudget:
             take, waiter = self._waiters.popleft()
             self._used += take
             waiter.set_result(None)
+
+
+class ThreadByteBudget:
+    """A budget of bytes in flight shared by threads; an item larger than the budget waits
+    until nothing else is in flight, then takes it all."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit_bytes = limit_bytes
+        self._used = 0
+        self._room = threading.Condition()
+
+    def acquire(self, size: int) -> int:
+        """Block until ``size`` bytes fit; returns the amount taken (pass it to :meth:`release`)."""
+        take = min(size, self.limit_bytes)
+        with self._room:
+            while self._used and self._used + take > self.limit_bytes:
+                self._room.wait()
+            self._used += take
+        return take
+
+    def release(self, taken: int) -> None:
+        with self._room:
+            self._used -= taken
+            self._room.notify_all()

@@ -36,13 +36,15 @@ from s3ferry.errors import (
 )
 from s3ferry.storage.glacier import require_readable
 from s3ferry.storage.s3 import ListedPart, ObjectInfo, S3Store
-from s3ferry.transfer.buffers import BufferPool
+from s3ferry.transfer.buffers import BufferPool, ByteBudget, ThreadByteBudget
 from s3ferry.transfer.checksums import is_plain_md5
 from s3ferry.transfer.download import verified_stream, verify_small
 from s3ferry.transfer.recorder import Recorder
 
-# Large objects copied at once (as for downloads); each has its own share of the pool.
-LARGE_OBJECTS_AT_ONCE = 4
+# Large objects copied at once; each has its own share of the pool. Two keep the
+# part workers busy; more would only hold more read-ahead (streamed copies read
+# in the source's own part size, which other tools make 50 MiB or more).
+LARGE_OBJECTS_AT_ONCE = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +103,12 @@ class Copier:
         self._server_side = server_side
         self._calls = ThreadPoolExecutor(cfg.small_file_workers, "s3ferry-copy")
         self._parts = ThreadPoolExecutor(cfg.large_file_workers, "s3ferry-part")
-        # Parts read but not yet sent, across all objects: with the pools, the memory bound.
-        self._unsent = threading.Semaphore(cfg.large_file_workers)
-        self._pool_share = max(2, cfg.large_file_buffers // LARGE_OBJECTS_AT_ONCE)
+        assert cfg.small_lane_bytes is not None
+        # The memory bound of streamed copies: bytes of small objects held, bytes of parts
+        # read but not yet sent (across all objects), and each large object's read-ahead.
+        self._small_bytes = ByteBudget(cfg.small_lane_bytes)
+        self._unsent = ThreadByteBudget(cfg.large_file_workers * cfg.part_size_bytes)
+        self._pool_share = max(2, cfg.large_file_buffers // (2 * LARGE_OBJECTS_AT_ONCE))
         self._cancelled = threading.Event()
         self._no_part_copies = threading.Event()
         self._lock = threading.Lock()
@@ -142,9 +147,13 @@ class Copier:
                     method = "size"
                 self._server_copied()
             else:
-                data, info = await self._source.get_small(item.key)
-                method = verify_small(info, memoryview(data))
-                await self._dest.put_small(item.dest_key, data, info.attributes)
+                taken = await self._small_bytes.acquire(item.size_bytes)
+                try:
+                    data, info = await self._source.get_small(item.key)
+                    method = verify_small(info, memoryview(data))
+                    await self._dest.put_small(item.dest_key, data, info.attributes)
+                finally:
+                    self._small_bytes.release(taken)
                 self._through_client(item.size_bytes)
             self._recorder.done(
                 item.key,
@@ -232,19 +241,20 @@ class Copier:
     ) -> tuple[list[ListedPart], str]:
         futures: list[tuple[int, int, Future[str]]] = []
 
-        def send(number: int, data: bytes) -> str:
+        def send(number: int, data: bytes, md5: bytes | None, taken: int) -> str:
             try:
-                return self._dest.upload_part_md5(key, upload_id, number, data)
+                return self._dest.upload_part_md5(key, upload_id, number, data, md5)
             finally:
-                self._unsent.release()
+                self._unsent.release(taken)
 
-        def consume(view: memoryview) -> None:
+        def consume(view: memoryview, md5: bytes | None) -> None:
             if self._cancelled.is_set():
                 raise Cancelled(self._source.url(info.key), "copy interrupted")
+            taken = self._unsent.acquire(len(view))
             data = bytes(view)
-            self._unsent.acquire()
             number = len(futures) + 1
-            futures.append((number, len(data), self._parts.submit(send, number, data)))
+            sent = self._parts.submit(send, number, data, md5, taken)
+            futures.append((number, len(data), sent))
             self._recorder.progressed(info.key, len(data))
 
         try:

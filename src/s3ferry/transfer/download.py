@@ -385,7 +385,7 @@ def stream_object(
     """Write ``info``'s object to ``out`` in order; ranges are fetched ahead into the pool."""
     started = time.monotonic()
 
-    def written(view: memoryview) -> None:
+    def written(view: memoryview, _md5: bytes | None) -> None:
         out.write(view)
         recorder.progressed(info.key, len(view))
 
@@ -406,13 +406,14 @@ def verified_stream(
     config: TransferConfig,
     pool: BufferPool,
     info: ObjectInfo,
-    consume: Callable[[memoryview], None],
+    consume: Callable[[memoryview, bytes | None], None],
 ) -> str:
-    """Hand ``info``'s object to ``consume`` in order, range by range, then check the bytes
-    against the store's checksum; returns how they were verified.
+    """Hand ``info``'s object to ``consume(view, md5)`` in order, range by range, then check
+    the bytes against the store's checksum; returns how they were verified.
 
     Ranges follow the upload's parts when a composite checksum needs them to,
-    and are fetched ahead into ``pool``. A view is valid only during its call.
+    and are fetched ahead into ``pool``. A view is valid only during its call;
+    ``md5`` is the range's MD5 digest when the check needed it, else ``None``.
 
     Raises:
         IntegrityError: the bytes differ from the store's checksum (after all were consumed).
@@ -426,14 +427,19 @@ def verified_stream(
     ranges = [
         (s, min(s + part_size, info.size_bytes)) for s in range(0, info.size_bytes, part_size)
     ]
+    # A composite checksum is checked part by part, a whole-object one as a whole:
+    # each byte is hashed once.
     parts: list[_RangeHasher] = []
     whole = _RangeHasher(want_md5)
     with ThreadPoolExecutor(config.large_file_workers) as fetchers:
         for view in fetched_in_order(store, info.key, ranges, pool, fetchers):
-            parts.append(_RangeHasher(want_md5))
-            parts[-1].update(view)
-            whole.update(view)
-            consume(view)
+            if expected.composite:
+                parts.append(_RangeHasher(want_md5))
+                parts[-1].update(view)
+            else:
+                whole.update(view)
+            md5 = parts[-1].md5 if expected.composite else None
+            consume(view, md5.digest() if md5 is not None else None)
     hashers = parts if expected.composite else [whole]
     problem = mismatch(
         expected, Computed([h.crc for h in hashers], [h.md5.digest() for h in hashers if h.md5])
