@@ -23,7 +23,13 @@ from s3ferry.jobs.report import JobReport
 from s3ferry.listing.bucket import list_objects
 from s3ferry.locations import S3Url, parse_s3_url
 from s3ferry.storage.s3 import S3Store
-from s3ferry.transfer.copy import LARGE_OBJECTS_AT_ONCE, Copier, CopyItem, ServerSideProbe
+from s3ferry.transfer.copy import (
+    LARGE_OBJECTS_AT_ONCE,
+    Copier,
+    CopyItem,
+    CopyPools,
+    ServerSideProbe,
+)
 from s3ferry.transfer.recorder import Recorder
 
 CopyPath = Literal["auto", "server-side", "streamed"]
@@ -107,10 +113,12 @@ def run_copies(
     items: Iterator[CopyItem],
     recorder: Recorder,
     server_side: ServerSideProbe,
+    pools: CopyPools | None = None,
 ) -> Copier:
-    """Copy every item through the two lanes; returns the copier (for its counts)."""
+    """Copy every item through the two lanes (on ``pools`` if given); returns the copier
+    (for its counts)."""
     assert cfg.small_file_workers is not None and cfg.multipart_threshold_bytes is not None
-    copier = Copier(src, dst, cfg, recorder, server_side)
+    copier = Copier(src, dst, cfg, recorder, server_side, pools)
     try:
         asyncio.run(
             drive(

@@ -34,7 +34,7 @@ from s3ferry.queueing import QueueAccess
 from s3ferry.queueing.base import Message, QueueStats, TaskQueue
 from s3ferry.storage.s3 import S3Store
 from s3ferry.transfer.checksums import is_plain_md5
-from s3ferry.transfer.copy import CopyItem, ServerSideProbe
+from s3ferry.transfer.copy import CopyItem, CopyPools, ServerSideProbe
 from s3ferry.transfer.recorder import Recorder
 
 # Worker processes that die are replaced, this many times per process on average.
@@ -91,6 +91,7 @@ class TaskRunner:
         self._stores: dict[tuple[str, str], S3Store] = {}
         self._probes: dict[tuple[str, str], ServerSideProbe] = {}
         self._lock = threading.Lock()
+        self._pools = CopyPools.sized(self._cfg)
 
     def _store(self, side: str, bucket: str) -> S3Store:
         with self._lock:
@@ -141,7 +142,7 @@ class TaskRunner:
         items: Iterator[CopyItem] = (
             CopyItem(sp + r.key, r.size_bytes, r.etag, dp + r.key) for r in todo
         )
-        run_copies(src, dst, self._cfg, items, recorder, self._probe(src, dst))
+        run_copies(src, dst, self._cfg, items, recorder, self._probe(src, dst), self._pools)
         if recorder.tally.failures:
             failure = recorder.tally.failures[0]
             raise StoreError(failure.path or failure.key, failure.message)
@@ -222,7 +223,9 @@ def work(
         queue = open_queue()
         try:
             while not stop.is_set():
-                got = queue.receive(1, wait_seconds=config.wait_seconds)
+                # Told when to finish, a loop looks again soon after the queue runs dry.
+                wait = config.wait_seconds if finished is None else min(config.wait_seconds, 1.0)
+                got = queue.receive(1, wait_seconds=wait)
                 if not got:
                     if finished is not None and finished():
                         return

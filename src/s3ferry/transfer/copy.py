@@ -84,8 +84,31 @@ class ServerSideProbe:
             return self._answer
 
 
+@dataclass(frozen=True, slots=True)
+class CopyPools:
+    """The threads copies run on: one request each (``calls``) and parts (``parts``).
+    A worker keeps one set for all its tasks: starting threads per task cost more than
+    the copies of small objects themselves."""
+
+    calls: ThreadPoolExecutor
+    parts: ThreadPoolExecutor
+
+    @classmethod
+    def sized(cls, cfg: TransferConfig) -> CopyPools:
+        assert cfg.small_file_workers is not None and cfg.large_file_workers is not None
+        return cls(
+            ThreadPoolExecutor(cfg.small_file_workers, "s3ferry-copy"),
+            ThreadPoolExecutor(cfg.large_file_workers, "s3ferry-part"),
+        )
+
+    def close(self) -> None:
+        self.calls.shutdown(wait=True)
+        self.parts.shutdown(wait=True)
+
+
 class Copier:
-    """Copies objects from ``source`` to ``dest``; outcomes go to ``recorder``."""
+    """Copies objects from ``source`` to ``dest``; outcomes go to ``recorder``. Runs on
+    ``pools`` when given (they outlive it), else on pools of its own."""
 
     def __init__(
         self,
@@ -94,6 +117,7 @@ class Copier:
         cfg: TransferConfig,
         recorder: Recorder,
         server_side: ServerSideProbe,
+        pools: CopyPools | None = None,
     ) -> None:
         assert cfg.large_file_workers is not None and cfg.large_file_buffers is not None
         assert cfg.small_file_workers is not None and cfg.part_size_bytes is not None
@@ -101,8 +125,9 @@ class Copier:
         self._cfg = cfg
         self._recorder = recorder
         self._server_side = server_side
-        self._calls = ThreadPoolExecutor(cfg.small_file_workers, "s3ferry-copy")
-        self._parts = ThreadPoolExecutor(cfg.large_file_workers, "s3ferry-part")
+        self._own_pools = pools is None
+        self._pools = pools or CopyPools.sized(cfg)
+        self._calls, self._parts = self._pools.calls, self._pools.parts
         assert cfg.small_lane_bytes is not None
         # The memory bound of streamed copies: bytes of small objects held, bytes of parts
         # read but not yet sent (across all objects), and each large object's read-ahead.
@@ -119,8 +144,8 @@ class Copier:
         self._cancelled.set()
 
     def close(self) -> None:
-        self._calls.shutdown(wait=True)
-        self._parts.shutdown(wait=True)
+        if self._own_pools:
+            self._pools.close()
 
     def _through_client(self, size: int) -> None:
         with self._lock:
