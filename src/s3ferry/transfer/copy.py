@@ -70,6 +70,11 @@ class ServerSideProbe:
         self._reader = reader
         self._lock = threading.Lock()
 
+    @property
+    def answer(self) -> bool | None:
+        """The cached answer (``None``: not asked yet)."""
+        return self._answer
+
     def __call__(self, key: str) -> bool:
         if self._answer is not None:
             return self._answer
@@ -160,7 +165,10 @@ class Copier:
         started = time.monotonic()
         with self._recorder.reporting(item.key, self._dest.url(item.dest_key)):
             loop = asyncio.get_running_loop()
-            if await loop.run_in_executor(self._calls, self._server_side, item.key):
+            server_side = self._server_side.answer
+            if server_side is None:  # asked once, on a thread: the question is a request
+                server_side = await loop.run_in_executor(self._calls, self._server_side, item.key)
+            if server_side:
                 etag = await loop.run_in_executor(
                     self._calls, self._dest.copy_from, self._source, item.key, item.dest_key
                 )
