@@ -30,12 +30,19 @@ from s3ferry.listing.bucket import list_objects
 from s3ferry.listing.keyspace import key_order
 from s3ferry.locations import is_s3_url, parse_s3_url
 from s3ferry.planning.diff import merge_join
-from s3ferry.planning.tasks import ObjectRef, PartTask, PlanLimits, decode, encode, plan_tasks
+from s3ferry.planning.tasks import (
+    ObjectRef,
+    PartTask,
+    PlanLimits,
+    already_copied,
+    decode,
+    encode,
+    plan_tasks,
+)
 from s3ferry.queueing import QueueAccess
 from s3ferry.queueing.base import QueueStats
 from s3ferry.storage.listing import Entry
 from s3ferry.storage.s3 import S3Store
-from s3ferry.transfer.checksums import is_plain_md5
 
 SEND_BATCH = 100
 PROGRESS_SECONDS = 1.0
@@ -170,11 +177,9 @@ def _missing(
         a, b = pair.left, pair.right
         if a is None:
             continue
-        if b is not None and b.size_bytes == a.size_bytes:
-            both_md5 = is_plain_md5(a.etag) and is_plain_md5(b.etag)
-            if not both_md5 or a.etag == b.etag:
-                counts["present"] += 1
-                continue
+        if b is not None and already_copied(a.size_bytes, a.etag, b.size_bytes, b.etag):
+            counts["present"] += 1
+            continue
         yield ObjectRef(pair.key, a.size_bytes, a.etag)
 
 

@@ -29,11 +29,10 @@ from s3ferry.errors import NotFoundError, S3ferryError, StoreError
 from s3ferry.events import EventSink, TaskFinished, discard
 from s3ferry.jobs.copy import probe, run_copies
 from s3ferry.locations import parse_s3_url
-from s3ferry.planning.tasks import ObjectRef, ObjectsTask, PartTask, Task, decode
+from s3ferry.planning.tasks import ObjectRef, ObjectsTask, PartTask, Task, already_copied, decode
 from s3ferry.queueing import QueueAccess
 from s3ferry.queueing.base import Message, QueueStats, TaskQueue
 from s3ferry.storage.s3 import S3Store
-from s3ferry.transfer.checksums import is_plain_md5
 from s3ferry.transfer.copy import CopyItem, CopyPools, ServerSideProbe
 from s3ferry.transfer.recorder import Recorder
 
@@ -189,9 +188,7 @@ class TaskRunner:
 def _present(dst: S3Store, key: str, ref: ObjectRef) -> bool:
     """The object is already at the destination: same size, and same MD5 where both tell it."""
     info = dst.head(key)
-    if info is None or info.size_bytes != ref.size_bytes:
-        return False
-    return not (is_plain_md5(ref.etag) and is_plain_md5(info.etag)) or info.etag == ref.etag
+    return info is not None and already_copied(ref.size_bytes, ref.etag, info.size_bytes, info.etag)
 
 
 def _check_complete(dst: S3Store, key: str, ref: ObjectRef) -> None:

@@ -100,7 +100,7 @@ def between_buckets(rule: Rule, source: Listed, target: Listed | None) -> Decisi
         return Decision(Action.COPY, f"size differs ({source.size_bytes} != {target.size_bytes})")
     if rule is Rule.SIZE_ONLY:
         return Decision(Action.SKIP, "same size")
-    if _is_md5(source.etag) and _is_md5(target.etag):
+    if is_md5(source.etag) and is_md5(target.etag):
         return by_checksum(source.etag, target.etag, "MD5")
     if rule is Rule.CHECKSUM:
         return NEEDS_METADATA
@@ -110,7 +110,8 @@ def between_buckets(rule: Rule, source: Listed, target: Listed | None) -> Decisi
     return Decision(Action.COPY, "source modified after the target")
 
 
-def _is_md5(etag: str) -> bool:
+def is_md5(etag: str) -> bool:
+    """An ETag that is a plain MD5 (single-part, unencrypted or SSE-S3)."""
     return len(etag) == 32 and all(c in "0123456789abcdef" for c in etag)
 
 

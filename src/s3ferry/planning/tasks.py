@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from s3ferry.config import S3_MAX_PARTS, S3_MIN_PART_BYTES
 from s3ferry.errors import UsageError
+from s3ferry.planning.policy import is_md5
 
 TASK_VERSION = 1
 
@@ -112,6 +113,14 @@ class PartTask:
 
 
 Task = ObjectsTask | PartTask
+
+
+def already_copied(size_bytes: int, etag: str, there_size: int, there_etag: str) -> bool:
+    """An object at the destination is this one: same size, and same MD5 where both ETags
+    are plain MD5s (otherwise, e.g. multipart or encrypted, the ETags cannot tell)."""
+    if size_bytes != there_size:
+        return False
+    return not (is_md5(etag) and is_md5(there_etag)) or etag == there_etag
 
 
 def parts_of(size_bytes: int, chunk_size: int) -> tuple[int, int]:
