@@ -17,7 +17,7 @@ from support.trees import bucket_contents, md5s, write_tree
 
 import s3ferry
 from s3ferry import StoreConfig, TransferConfig
-from s3ferry.events import Event, ObjectQueued
+from s3ferry.events import Event, ObjectDone, ObjectQueued
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -133,6 +133,38 @@ def test_corrupt_object_is_not_written(
     assert (one.objects_done, one.objects_failed) == (0, 1)
     assert one.failures[0].reason == "IntegrityError"
     assert existing.read_bytes() == b"keep me"
+    assert _temps(tmp_path) == []
+
+
+def test_whole_object_checksums_hold_across_parallel_ranges(
+    tmp_path: Path, bucket: str, store_config: StoreConfig, s3client: Any
+) -> None:
+    """A single-PUT object fetched in ranges: its plain MD5 ETag is hashed in order, its
+    whole-object CRC32C combined from the ranges' CRCs; neither re-reads the file after."""
+    from s3ferry.transfer.checksums import META_CRC32C, crc32c
+
+    bodies = {name: os.urandom(13 * MiB + 7) for name in ("md5.bin", "crc.bin", "bad.bin")}
+    s3client.put_object(Bucket=bucket, Key="r/md5.bin", Body=bodies["md5.bin"])
+    for name, crc_of in (("crc.bin", bodies["crc.bin"]), ("bad.bin", bodies["md5.bin"])):
+        s3client.put_object(
+            Bucket=bucket,
+            Key=f"r/{name}",
+            Body=bodies[name],
+            Metadata={META_CRC32C: str(crc32c(crc_of))},
+        )
+    events: list[Event] = []
+
+    report = s3ferry.download(
+        f"s3://{bucket}/r/", tmp_path, transfer=LARGE_LANE, store=store_config, sink=events.append
+    )
+
+    verified = {e.key: e.verified_by for e in events if isinstance(e, ObjectDone)}
+    assert verified == {"r/md5.bin": "md5", "r/crc.bin": "crc32c"}
+    assert [(f.key, f.reason) for f in report.failures] == [("r/bad.bin", "IntegrityError")]
+    assert "CRC32C" in report.failures[0].message
+    for name in ("md5.bin", "crc.bin"):
+        assert (tmp_path / name).read_bytes() == bodies[name]
+    assert not (tmp_path / "bad.bin").exists()
     assert _temps(tmp_path) == []
 
 

@@ -40,6 +40,51 @@ def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
     return int(_crc32c.crc32c(data, value))
 
 
+# CRC32C's polynomial, bit-reversed (the CRC is computed least significant bit first).
+_POLY = 0x82F63B78
+
+
+def _times_mod_poly(a: int, b: int) -> int:
+    """``a * b`` modulo the CRC polynomial, both bit-reversed (x^0 is bit 31)."""
+    product = 0
+    bit = 1 << 31
+    while a:
+        if a & bit:
+            product ^= b
+            a ^= bit
+        bit >>= 1
+        b = (b >> 1) ^ _POLY if b & 1 else b >> 1
+    return product
+
+
+def _x_to_the_2_to_the(count: int) -> list[int]:
+    """``x^(2^k)`` modulo the polynomial for k < ``count``."""
+    powers = [1 << 30]  # x^1
+    while len(powers) < count:
+        powers.append(_times_mod_poly(powers[-1], powers[-1]))
+    return powers
+
+
+_X_POWERS = _x_to_the_2_to_the(64)
+
+
+def crc32c_combine(first: int, second: int, second_length: int) -> int:
+    """The CRC32C of ``A + B`` from ``crc32c(A)``, ``crc32c(B)`` and ``len(B)``.
+
+    Appending n bytes to A multiplies A's remainder by x^(8n) modulo the
+    polynomial (zlib's crc32_combine, with CRC32C's polynomial), so ranges
+    fetched in parallel give the whole object's CRC32C without reading it again.
+    """
+    shift, exponent = 1 << 31, 3  # x^0; 8n = n * 2^3
+    n = second_length
+    while n:
+        if n & 1:
+            shift = _times_mod_poly(_X_POWERS[exponent], shift)
+        n >>= 1
+        exponent += 1
+    return _times_mod_poly(shift, first) ^ second
+
+
 def composite_crc32c(part_crcs: Sequence[int]) -> str:
     """S3's composite checksum of a multipart object: ``b64(crc32c(crc1..crcN))-N``."""
     joined = b"".join(c.to_bytes(4, "big") for c in part_crcs)

@@ -15,6 +15,7 @@ fetches only the ranges that are missing or no longer match.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import os
@@ -38,6 +39,7 @@ from s3ferry.transfer.checksums import (
     Computed,
     Expected,
     crc32c,
+    crc32c_combine,
     is_multipart_md5,
     is_plain_md5,
     mismatch,
@@ -165,12 +167,67 @@ class _RangeHasher:
 
     def __init__(self, want_md5: bool) -> None:
         self.crc = 0
+        self.size = 0
         self.md5 = hashlib.md5() if want_md5 else None
 
     def update(self, chunk: memoryview) -> None:
         self.crc = crc32c(chunk, self.crc)
+        self.size += len(chunk)
         if self.md5 is not None:
             self.md5.update(chunk)
+
+
+HASH_CHUNK_BYTES = 4 * 1024 * 1024
+
+
+class _InOrderMd5:
+    """The MD5 of a file whose ranges are written in any order.
+
+    A range is read back (from the page cache) and hashed as soon as every
+    range before it is written, by the thread that completed the run, so the
+    hashing overlaps the download instead of following it.
+    """
+
+    def __init__(self, fd: int, subject: str) -> None:
+        self._fd = fd
+        self._subject = subject
+        self._md5 = hashlib.md5()
+        self._hashed = 0
+        self._written: dict[int, int] = {}
+        self._busy = False
+        self._lock = threading.Lock()
+
+    def written(self, start: int, end: int) -> None:
+        with self._lock:
+            self._written[start] = end
+            if self._busy:
+                return  # the thread hashing now will take this range too
+            self._busy = True
+        while True:
+            with self._lock:
+                end = self._written.pop(self._hashed, -1)
+                if end < 0:
+                    self._busy = False
+                    return
+            self._hash(self._hashed, end)
+            self._hashed = end
+
+    def _hash(self, start: int, end: int) -> None:
+        buf = bytearray(min(HASH_CHUNK_BYTES, end - start))
+        offset = start
+        while offset < end:
+            view = memoryview(buf)[: min(len(buf), end - offset)]
+            read = os.preadv(self._fd, [view], offset)
+            if read == 0:
+                raise IntegrityError(self._subject, f"file shorter than {end} bytes while hashing")
+            self._md5.update(view[:read])
+            offset += read
+
+    def digest(self, size_bytes: int) -> bytes:
+        """The MD5 of all ``size_bytes`` bytes (every range must have been written)."""
+        if self._hashed != size_bytes:
+            raise IntegrityError(self._subject, f"hashed {self._hashed} of {size_bytes} bytes")
+        return self._md5.digest()
 
 
 class LargeFileDownloader:
@@ -258,18 +315,26 @@ class LargeFileDownloader:
         fd = os.open(
             tmp, os.O_RDWR if kept is not None else os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644
         )
+        # A whole-object MD5 needs the bytes in order; a whole-object CRC32C is
+        # combined from the ranges' CRCs; composite checksums are checked per part.
+        md5_per_part = expected.method == "md5" and expected.composite
+        whole_md5 = expected.method == "md5" and not expected.composite
+        in_order = _InOrderMd5(fd, self._store.url(info.key)) if whole_md5 else None
         try:
             if kept is None:
                 os.ftruncate(fd, info.size_bytes)
-            hashers = self._fetch_ranges(info, fd, part_size, expected.method == "md5", kept or {})
+            hashers = self._fetch_ranges(info, fd, part_size, md5_per_part, kept or {}, in_order)
+            md5s = (
+                [in_order.digest(info.size_bytes)]
+                if in_order is not None
+                else [h.md5.digest() for h in hashers if h.md5 is not None]
+            )
         finally:
             os.close(fd)
-        computed = Computed(
-            [h.crc for h in hashers], [h.md5.digest() for h in hashers if h.md5 is not None]
-        )
-        if expected.method != "size" and not expected.composite and len(hashers) > 1:
-            computed = _hash_file(tmp, expected.method == "md5")
-        problem = mismatch(expected, computed)
+        crcs = [h.crc for h in hashers]
+        if not expected.composite and len(hashers) > 1:
+            crcs = [functools.reduce(lambda crc, h: crc32c_combine(crc, h.crc, h.size), hashers, 0)]
+        problem = mismatch(expected, Computed(crcs, md5s))
         if problem:
             raise IntegrityError(self._store.url(info.key), problem)
         return expected.method
@@ -281,6 +346,7 @@ class LargeFileDownloader:
         part_size: int,
         want_md5: bool,
         kept: dict[tuple[int, int], int],
+        in_order: _InOrderMd5 | None,
     ) -> list[_RangeHasher]:
         hashers: list[_RangeHasher] = []
         futures: list[Future[None]] = []
@@ -291,6 +357,8 @@ class LargeFileDownloader:
                     hasher = _hash_range(fd, start, end, want_md5)
                     if hasher.crc == kept[(start, end)]:
                         hashers.append(hasher)
+                        if in_order is not None:
+                            in_order.written(start, end)
                         self._recorder.part_reused(info.key, end - start)
                         self._recorder.progressed(info.key, end - start)
                         continue
@@ -301,7 +369,7 @@ class LargeFileDownloader:
                     self._slots.release()
                     self._check_cancelled(info.key)
                 futures.append(
-                    self._ranges.submit(self._fetch_one, info.key, start, end, fd, hasher)
+                    self._ranges.submit(self._fetch_one, info.key, start, end, fd, hasher, in_order)
                 )
         finally:
             for future in futures:
@@ -310,7 +378,15 @@ class LargeFileDownloader:
             future.result()
         return hashers
 
-    def _fetch_one(self, key: str, start: int, end: int, fd: int, hasher: _RangeHasher) -> None:
+    def _fetch_one(
+        self,
+        key: str,
+        start: int,
+        end: int,
+        fd: int,
+        hasher: _RangeHasher,
+        in_order: _InOrderMd5 | None,
+    ) -> None:
         try:
             self._check_cancelled(key)
             self._store.read_range(key, start, end, _writer(fd, hasher, self._recorder, key))
@@ -318,6 +394,8 @@ class LargeFileDownloader:
                 self._journal.range_written(key, start, end, hasher.crc)
         finally:
             self._slots.release()
+        if in_order is not None:
+            in_order.written(start, end)
 
     def close(self) -> None:
         self._ranges.shutdown(wait=True)
@@ -364,14 +442,6 @@ def _hash_range(fd: int, start: int, end: int, want_md5: bool) -> _RangeHasher:
         hasher.update(memoryview(chunk))
         offset += len(chunk)
     return hasher
-
-
-def _hash_file(path: str, want_md5: bool) -> Computed:
-    hasher = _RangeHasher(want_md5)
-    with open(path, "rb", buffering=0) as f:
-        while chunk := f.read(8 * 1024 * 1024):
-            hasher.update(memoryview(chunk))
-    return Computed([hasher.crc], [hasher.md5.digest()] if hasher.md5 else [])
 
 
 def stream_object(
