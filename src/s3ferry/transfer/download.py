@@ -14,6 +14,7 @@ fetches only the ranges that are missing or no longer match.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import hashlib
@@ -112,6 +113,11 @@ def verify_small(info: ObjectInfo, data: memoryview) -> str:
     return expected.method
 
 
+# Smaller objects are hashed and written on the event loop (a thread hop costs
+# more than that); larger ones on a worker thread, so the loop keeps GETs going.
+WRITE_ON_LOOP_MAX_BYTES = 64 * 1024
+
+
 async def download_small(
     store: S3Store,
     item: DownloadItem,
@@ -125,7 +131,10 @@ async def download_small(
     try:
         with recorder.reporting(item.key, item.path):
             data, info = await store.get_small(item.key)
-            method = _write_verified(info, memoryview(data), item.path)
+            if info.size_bytes < WRITE_ON_LOOP_MAX_BYTES:
+                method = _write_verified(info, memoryview(data), item.path)
+            else:
+                method = await asyncio.to_thread(_write_verified, info, memoryview(data), item.path)
             recorder.done(item.key, item.path, info.size_bytes, method, time.monotonic() - started)
             if journal is not None:
                 journal.finished(item.key, info.size_bytes, info.etag, method)
