@@ -77,6 +77,9 @@ def test_status_of_a_planned_queue(
     assert shown.returncode == 0, shown.stderr
     record = json.loads(shown.stdout)
     assert (record["queued"], record["in_flight"], record["dead"]) == (3, 0, 0)
+    assert (record["done"], record["done_objects"], record["done_bytes"]) == (0, 0, 0)
+    text = cli.run("status", "--queue", url)
+    assert text.stdout.decode().startswith("queued 3  running 0  done 0 (0 objects, 0 B)  dead 0")
     missing = cli.run("status", "--queue", f"sqlite:///{tmp_path}/none.db")
     assert missing.returncode == 2 and "none.db" in Cli.error_line(missing)
     bad = cli.run("worker", "--queue", "ftp://nowhere")

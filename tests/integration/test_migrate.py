@@ -69,6 +69,9 @@ def test_migrate_on_one_server_then_again(
     assert report.plan.objects == len(expected) and report.plan.part_tasks == 3
     assert report.bytes_copied == report.plan.size_bytes
     assert bucket_contents(s3client, bucket, "copy/") == expected
+    done = status(report.queue)
+    assert (done.done_objects, done.done_bytes) == (len(expected), report.plan.size_bytes)
+    assert done.stats.done == report.tasks_done and (done.dead_objects, done.dead_bytes) == (0, 0)
     assert not _open_uploads(s3client, bucket)
     again = migrate(
         f"s3://{bucket}/data/", f"s3://{bucket}/copy/", workers=1, state_dir=tmp_path, worker=worker
@@ -194,6 +197,7 @@ def _migration_through_sqs(
     assert not _open_uploads(partitions.dest_client, bucket2)
     result = status(QueueAccess(f"sqs://migrate-{os.getpid()}-{count}", endpoint_url=sqs))
     assert result.stats.dead == 1 and result.stats.queued == 0
+    assert (result.done_objects, result.done_bytes) == (None, None)
     dead = list(open_queue(f"sqs://migrate-{os.getpid()}-{count}", endpoint_url=sqs).dead_letters())
     assert len(dead) == 1 and poison in dead[0]
 

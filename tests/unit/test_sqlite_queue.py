@@ -246,6 +246,18 @@ def test_dead_letters_are_read_in_pages_each_once(tmp_path: Path, clock: Clock) 
     queue.close()
 
 
+def test_done_bodies_are_read_in_pages_in_the_order_sent(tmp_path: Path, clock: Clock) -> None:
+    queue = make(tmp_path, clock)
+    bodies = [f"t{i}" for i in range(DEAD_PAGE_ROWS * 2 + 5)]
+    queue.send(bodies)
+    received = queue.receive(max_messages=len(bodies))
+    for message in reversed(received):
+        if message.body != "t7":
+            queue.ack(message)
+    assert list(queue.done_bodies()) == [b for b in bodies if b != "t7"]
+    queue.close()
+
+
 def test_only_stats_reads_every_row(queue: SqliteQueue, clock: Clock) -> None:
     """Every other statement finds its rows through an index, so it stays cheap in millions."""
     queue.send([f"t{i}" for i in range(50)])
@@ -256,9 +268,10 @@ def test_only_stats_reads_every_row(queue: SqliteQueue, clock: Clock) -> None:
     queue.release(b)
     queue.ack(c)
     list(queue.dead_letters())
+    list(queue.done_bodies())
     queue._db.set_trace_callback(None)
     looked_up = [s for s in statements if s.lstrip().startswith(("SELECT", "UPDATE"))]
-    assert len(looked_up) >= 7
+    assert len(looked_up) >= 8
     for statement in looked_up:
         plan = " ".join(row[3] for row in queue._db.execute("EXPLAIN QUERY PLAN " + statement))
         assert "SCAN" not in plan, (statement, plan)

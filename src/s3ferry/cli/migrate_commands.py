@@ -10,13 +10,16 @@ import threading
 import time
 from dataclasses import asdict
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from s3ferry.cli.commands import _store_config, _transfer_config
 from s3ferry.cli.exit_codes import ExitCode
 from s3ferry.cli.render import human_bytes
 from s3ferry.events import Event, QueueProgress
 from s3ferry.planning.tasks import PlanLimits
+
+if TYPE_CHECKING:
+    from s3ferry.jobs.migrate import QueueStatus
 
 TEXT_PROGRESS_SECONDS = 5.0
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -296,17 +299,28 @@ def _status(args: argparse.Namespace) -> int:
     from s3ferry.jobs.migrate import status
 
     s = status(_access(args))
-    done = "-" if s.stats.done is None else f"{s.stats.done:,}"
-    record = {"type": "status", **asdict(s.stats), "dead_objects": s.dead_objects}
+    if s.stats.done is None or s.done_objects is None or s.done_bytes is None:
+        done = "- (not kept by SQS)"
+    else:
+        done = f"{s.stats.done:,} ({s.done_objects:,} objects, {human_bytes(s.done_bytes)})"
     line = (
         f"queued {s.stats.queued:,}  running {s.stats.in_flight:,}  done {done}  "
         f"dead {s.stats.dead:,} ({s.dead_objects:,} objects, {human_bytes(s.dead_bytes)})"
     )
     if args.json:
-        print(json.dumps(record | {"dead_bytes": s.dead_bytes}))
+        print(json.dumps({"type": "status", **asdict(s.stats), **_tallies(s)}))
     else:
         print(line)
     return ExitCode.OK
+
+
+def _tallies(s: QueueStatus) -> dict[str, int | None]:
+    return {
+        "done_objects": s.done_objects,
+        "done_bytes": s.done_bytes,
+        "dead_objects": s.dead_objects,
+        "dead_bytes": s.dead_bytes,
+    }
 
 
 def _cleanup(args: argparse.Namespace) -> int:

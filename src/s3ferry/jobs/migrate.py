@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -32,6 +32,7 @@ from s3ferry.locations import is_s3_url, parse_s3_url
 from s3ferry.planning.diff import merge_join
 from s3ferry.planning.tasks import (
     ObjectRef,
+    ObjectsTask,
     PartTask,
     PlanLimits,
     already_copied,
@@ -287,21 +288,54 @@ def _wait(done: Callable[[], bool], pool: WorkerPool, tick: Callable[[], None]) 
 
 
 def status(queue: QueueAccess | str) -> QueueStatus:
-    """Tasks by state, and the objects and bytes of the dead ones, of ``queue``."""
+    """Tasks by state, and the objects and bytes of the done and the dead ones, of ``queue``.
+
+    Done objects and bytes are ``None`` where the queue forgets done tasks (SQS).
+    A multipart object counts as done once all its parts are.
+    """
     q = _access(queue).open()
     try:
         stats = q.stats()
-        dead_objects = dead_bytes = 0
-        for body in q.dead_letters():
-            try:
-                task = decode(body)
-            except UsageError:
-                continue
-            dead_objects += 1 if isinstance(task, PartTask) else len(task.objects)
-            dead_bytes += task.size_bytes
+        dead = _tally(q.dead_letters())
+        done = _tally(q.done_bodies()) if stats.done is not None else None
     finally:
         q.close()
-    return QueueStatus(stats, dead_objects, dead_bytes)
+    return QueueStatus(
+        stats,
+        dead.objects,
+        dead.bytes,
+        done.objects if done else None,
+        done.bytes if done else None,
+    )
+
+
+@dataclass(slots=True)
+class _Tally:
+    objects: int = 0
+    bytes: int = 0
+
+
+def _tally(bodies: Iterable[str]) -> _Tally:
+    """Objects and bytes of task bodies; a multipart object counts once all its parts are
+    among them (its parts are sent one after another, so few are pending at a time)."""
+    tally = _Tally()
+    parts_seen: dict[tuple[str, str], int] = {}
+    for body in bodies:
+        try:
+            task = decode(body)
+        except UsageError:
+            continue
+        tally.bytes += task.size_bytes
+        if isinstance(task, ObjectsTask):
+            tally.objects += len(task.objects)
+            continue
+        upload = (task.dest, task.upload_id)
+        seen = parts_seen.pop(upload, 0) + 1
+        if seen == task.parts:
+            tally.objects += 1
+        else:
+            parts_seen[upload] = seen
+    return tally
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +343,8 @@ class QueueStatus:
     stats: QueueStats
     dead_objects: int
     dead_bytes: int
+    done_objects: int | None = None
+    done_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,11 @@ class TaskQueue(Protocol):
         """Bodies of the tasks given up on, without removing them."""
         ...
 
+    def done_bodies(self) -> Iterator[str]:
+        """Bodies of the tasks done, in the order they were sent; nothing where the backend
+        does not keep them (``stats().done`` is then ``None``)."""
+        ...
+
     def close(self) -> None:
         """Release connections; the queue object is unusable afterwards."""
         ...

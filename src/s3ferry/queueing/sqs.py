@@ -243,6 +243,10 @@ class SqsQueue:
         dead = sum(self._counts(self._dead_url)) if self._dead_url else 0
         return QueueStats(queued=queued, in_flight=in_flight, done=None, dead=dead)
 
+    def done_bodies(self) -> Iterator[str]:
+        """Nothing: SQS deletes a message once it is acknowledged."""
+        return iter(())
+
     def dead_letters(self) -> Iterator[str]:
         """Bodies in the dead-letter queue, left there (see the module docstring for the limits).
 
