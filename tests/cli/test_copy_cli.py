@@ -3,11 +3,13 @@ status, cleanup, and their errors."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from conftest import Cli
+from support.inventory import Row, write_report
 from support.partitions import Partitions
 
 from s3ferry.jobs.migrate import plan
@@ -84,3 +86,28 @@ def test_status_of_a_planned_queue(
     assert missing.returncode == 2 and "none.db" in Cli.error_line(missing)
     bad = cli.run("worker", "--queue", "ftp://nowhere")
     assert bad.returncode == 2 and "ftp://nowhere" in Cli.error_line(bad)
+
+
+def test_plan_from_an_inventory_report(
+    cli: Cli, s3client: Any, bucket: str, tmp_path: Path
+) -> None:
+    for i in range(12):
+        s3client.put_object(Bucket=bucket, Key=f"src/{i:02d}", Body=b"xy")
+    rows = [Row(f"src/{i:02d}", 2, hashlib.md5(b"xy").hexdigest()) for i in (5, 1, 9, 0)]
+    manifest = write_report(tmp_path / "r", [rows], source_bucket=bucket)
+    url = f"sqlite:///{tmp_path}/q.db"
+    args = ("--dest", f"s3://{bucket}/dst/", "--queue", url, "--json")
+
+    planned = cli.run(
+        "plan", "--inventory", f"s3://{bucket}/src/", "--inventory-report", str(manifest), *args
+    )
+
+    assert planned.returncode == 0, planned.stderr
+    assert json.loads(planned.stdout)["objects"] == 4
+    other = write_report(tmp_path / "o", [rows])
+    wrong = cli.run(
+        "plan", "--inventory", f"s3://{bucket}/src/", "--inventory-report", str(other), *args
+    )
+    assert wrong.returncode == 2 and "report of bucket 'src-bucket'" in Cli.error_line(wrong)
+    local = cli.run("plan", "--inventory", str(tmp_path), "--inventory-report", str(other), *args)
+    assert local.returncode == 2 and "goes with an s3:// source" in Cli.error_line(local)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.inventory import Row, write_report
 from support.moto import MOTO_KEYS, moto_server
 from support.partitions import Partitions
 from support.trees import bucket_contents
@@ -77,6 +78,34 @@ def test_migrate_on_one_server_then_again(
         f"s3://{bucket}/data/", f"s3://{bucket}/copy/", workers=1, state_dir=tmp_path, worker=worker
     )
     assert again.plan.objects == 0 and again.plan.objects_present == len(expected)
+
+
+def test_migrate_from_an_inventory_report_in_file_order(
+    s3client: Any, bucket: str, store_config: StoreConfig, tmp_path: Path
+) -> None:
+    expected = _fill(s3client, bucket, 60, 1, seed=3)
+    listed = s3client.list_objects_v2(Bucket=bucket, Prefix="data/")["Contents"]
+    rows = [Row(o["Key"], o["Size"], o["ETag"].strip('"')) for o in listed]
+    rows.append(Row("elsewhere/not-planned", 5))
+    random.Random(1).shuffle(rows)
+    manifest = write_report(tmp_path / "report", [rows[:30], rows[30:]], source_bucket=bucket)
+    present = sorted(expected)[::7]
+    for key in present:
+        s3client.copy_object(Bucket=bucket, Key=f"copy/{key}", CopySource=f"{bucket}/data/{key}")
+    worker = WorkerConfig(source_store=store_config, dest_store=store_config, wait_seconds=0.5)
+
+    report = migrate(
+        f"s3://{bucket}/data/",
+        f"s3://{bucket}/copy/",
+        workers=1,
+        state_dir=tmp_path / "state",
+        worker=worker,
+        inventory_report=str(manifest),
+    )
+
+    assert report.ok and report.plan.objects_present == len(present)
+    assert report.plan.objects == len(expected) - len(present)
+    assert bucket_contents(s3client, bucket, "copy/") == expected
 
 
 def test_a_part_task_done_twice_is_not_an_error(

@@ -51,6 +51,7 @@ def write_report(
     destination_bucket: str = "dest-bucket",
     destination_prefix: str = "inventory",
     checks: bool = True,
+    source_bucket: str = SOURCE_BUCKET,
 ) -> Path:
     """Write a report whose data files hold ``files`` (one list of rows each); returns the manifest.
 
@@ -60,11 +61,13 @@ def write_report(
     ``root`` and the data files in ``root/data``. Keys in the manifest are
     always the AWS ones. ``checks=False`` leaves out each file's size and MD5.
     """
-    config_folder = f"{destination_prefix}/{SOURCE_BUCKET}/{CONFIG_ID}"
+    config_folder = f"{destination_prefix}/{source_bucket}/{CONFIG_ID}"
     suffix = ".csv.gz" if file_format == "CSV" else ".parquet"
     entries = []
     for n, rows in enumerate(files):
-        body = _csv_gz(rows) if file_format == "CSV" else _parquet(rows)
+        body = (
+            _csv_gz(rows, source_bucket) if file_format == "CSV" else _parquet(rows, source_bucket)
+        )
         key = f"{config_folder}/data/{n:04d}-5f1b3c2e{suffix}"
         where = root / (key if layout == "aws" else f"data/{key.rsplit('/', 1)[1]}")
         where.parent.mkdir(parents=True, exist_ok=True)
@@ -76,15 +79,17 @@ def write_report(
         f"{config_folder}/{DATE}/manifest.json" if layout == "aws" else "manifest.json"
     )
     manifest.parent.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps(_manifest(file_format, destination_bucket, entries), indent=2))
+    manifest.write_text(
+        json.dumps(_manifest(file_format, source_bucket, destination_bucket, entries), indent=2)
+    )
     return manifest
 
 
 def _manifest(
-    file_format: str, destination_bucket: str, files: list[dict[str, object]]
+    file_format: str, source_bucket: str, destination_bucket: str, files: list[dict[str, object]]
 ) -> dict[str, object]:
     return {
-        "sourceBucket": SOURCE_BUCKET,
+        "sourceBucket": source_bucket,
         "destinationBucket": f"arn:aws:s3:::{destination_bucket}",
         "version": "2016-11-30",
         "creationTimestamp": "1714525200000",
@@ -94,13 +99,13 @@ def _manifest(
     }
 
 
-def _csv_gz(rows: Sequence[Row]) -> bytes:
+def _csv_gz(rows: Sequence[Row], source_bucket: str) -> bytes:
     text = io.StringIO()
     out = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\n")
     for r in rows:
         out.writerow(
             [
-                SOURCE_BUCKET,
+                source_bucket,
                 quote_plus(r.key, safe="/"),
                 "",
                 str(r.is_latest).lower(),
@@ -115,13 +120,13 @@ def _csv_gz(rows: Sequence[Row]) -> bytes:
     return gzip.compress(text.getvalue().encode())
 
 
-def _parquet(rows: Sequence[Row]) -> bytes:
+def _parquet(rows: Sequence[Row], source_bucket: str) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pa.table(
         {
-            "bucket": [SOURCE_BUCKET] * len(rows),
+            "bucket": [source_bucket] * len(rows),
             "key": [r.key for r in rows],
             "version_id": pa.array([None] * len(rows), pa.string()),
             "is_latest": [r.is_latest for r in rows],

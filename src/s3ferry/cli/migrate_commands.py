@@ -70,6 +70,14 @@ def add_parsers(
                 "is created; default 5)",
             )
 
+    def inventory_report(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--inventory-report",
+            metavar="MANIFEST",
+            help="plan from this AWS S3 Inventory report of the source (manifest.json or its "
+            "folder, local or s3://) instead of listing the source",
+        )
+
     def limits(p: argparse.ArgumentParser) -> None:
         d = PlanLimits()
         p.add_argument("--max-objects", type=positive_int, default=d.max_objects, metavar="N")
@@ -107,6 +115,7 @@ def add_parsers(
     )
     plan.add_argument("--inventory", required=True, metavar="DIR|s3://src/prefix")
     plan.add_argument("--dest", required=True, metavar="s3://dst/prefix")
+    inventory_report(plan)
     queue_options(plan, required=True, shaping=True)
     limits(plan)
     globals_(plan, top=False)
@@ -133,6 +142,7 @@ def add_parsers(
     migrate.add_argument("source", metavar="s3://src/prefix")
     migrate.add_argument("destination", metavar="s3://dst/prefix")
     migrate.add_argument("--workers", type=positive_int, default=4, metavar="N")
+    inventory_report(migrate)
     queue_options(migrate, required=False, shaping=True)
     limits(migrate)
     worker_options(migrate)
@@ -211,6 +221,7 @@ def _plan(args: argparse.Namespace) -> int:
         limits=_limits(args),
         source_store=_store_config(args, "source"),
         dest_store=_store_config(args, "dest"),
+        inventory_report=args.inventory_report,
     )
     _emit(
         args,
@@ -280,6 +291,7 @@ def _migrate(args: argparse.Namespace) -> int:
         limits=_limits(args),
         worker=_worker_config(args),
         sink=sink,
+        inventory_report=args.inventory_report,
     )
     record = asdict(report)
     _emit(

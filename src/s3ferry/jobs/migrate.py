@@ -27,6 +27,8 @@ from s3ferry.jobs.lanes import open_store
 from s3ferry.jobs.listing import default_list_workers
 from s3ferry.jobs.worker import WorkerConfig, WorkerPool, drained
 from s3ferry.listing.bucket import list_objects
+from s3ferry.listing.external_sort import sorted_entries
+from s3ferry.listing.inventory_report import read_inventory_report
 from s3ferry.listing.keyspace import key_order
 from s3ferry.locations import is_s3_url, parse_s3_url
 from s3ferry.planning.diff import merge_join
@@ -89,18 +91,32 @@ def plan(
     source_store: StoreConfig | None = None,
     dest_store: StoreConfig | None = None,
     sink: EventSink = discard,
+    inventory_report: str | None = None,
 ) -> PlanReport:
     """Put on ``queue`` (created if missing) the tasks that copy ``source`` (``s3://bucket/
     prefix`` or the directory of an s3ferry inventory) to ``dest``, leaving out what is there.
 
+    ``inventory_report``: an AWS S3 Inventory report of the source bucket (a local
+    ``manifest.json`` or its folder, or the same in a bucket, read with
+    ``source_store``) whose objects under the prefix are planned instead of
+    listing the source; they are sorted on disk first to be merged with the
+    destination's listing (see :mod:`s3ferry.listing.external_sort`).
+
     Raises:
-        UsageError: bad limits, URL or inventory; a queue URL that names nothing known.
+        UsageError: bad limits, URL, inventory or report; a queue URL that names nothing known.
         NotFoundError / AccessDeniedError: a bucket or queue is missing or refuses us.
     """
     q = _access(queue).open(create=True)
     try:
         return _plan_into(
-            q.send, source, dest, limits or PlanLimits(), source_store, dest_store, sink
+            q.send,
+            source,
+            dest,
+            limits or PlanLimits(),
+            source_store,
+            dest_store,
+            sink,
+            inventory_report,
         )
     finally:
         q.close()
@@ -114,11 +130,22 @@ def _plan_into(
     source_store: StoreConfig | None,
     dest_store: StoreConfig | None,
     sink: EventSink,
+    inventory_report: str | None = None,
     planned: Callable[[int], None] | None = None,
 ) -> PlanReport:
     limits.check()
+    inventoried: Iterator[Entry] | None = None
     if is_s3_url(source):
-        src_url, inventoried = parse_s3_url(source), None
+        src_url = parse_s3_url(source)
+        if inventory_report is not None:
+            inventoried = read_inventory_report(
+                inventory_report,
+                store=source_store,
+                prefix=src_url.as_prefix(),
+                bucket=src_url.bucket,
+            )
+    elif inventory_report is not None:
+        raise UsageError(source, "an inventory report goes with an s3:// source, not a directory")
     else:
         listed_source, inventoried = read_inventory(source)
         src_url = parse_s3_url(listed_source)
@@ -132,7 +159,9 @@ def _plan_into(
     counts = {"objects": 0, "bytes": 0, "present": 0, "uploads": 0}
 
     def missing() -> Iterator[ObjectRef]:
-        for e in _missing(entries, dst, src_prefix, dst_prefix, counts):
+        for e in _missing(
+            entries, dst, src_prefix, dst_prefix, counts, inventory_report is not None
+        ):
             counts["objects"] += 1
             counts["bytes"] += e.size_bytes
             yield e
@@ -169,11 +198,16 @@ def _missing(
     src_prefix: str,
     dst_prefix: str,
     counts: dict[str, int],
+    unsorted: bool,
 ) -> Iterator[ObjectRef]:
-    """Source objects (keys relative to the prefix) the destination lacks or holds otherwise."""
+    """Source objects (keys relative to the prefix) the destination lacks or holds otherwise;
+    ``unsorted`` entries are sorted into the destination's order first."""
     order = key_order(dst.list_page(dst_prefix, max_keys=1).path_ordered)
     there = ((e.key[len(dst_prefix) :], e) for e in list_objects(dst, dst_prefix))
-    here = ((e.key[len(src_prefix) :], e) for e in entries if e.key.startswith(src_prefix))
+    ours = (
+        e._replace(key=e.key[len(src_prefix) :]) for e in entries if e.key.startswith(src_prefix)
+    )
+    here = ((e.key, e) for e in (sorted_entries(ours, order) if unsorted else ours))
     for pair in merge_join(here, there, order):
         a, b = pair.left, pair.right
         if a is None:
@@ -204,10 +238,12 @@ def migrate(
     limits: PlanLimits | None = None,
     worker: WorkerConfig | None = None,
     sink: EventSink = discard,
+    inventory_report: str | None = None,
 ) -> MigrateReport:
     """Copy ``source`` to ``dest`` (both ``s3://bucket/prefix``) by planning into a queue
     (by default a SQLite queue under ``state_dir``) and running ``workers`` local worker
-    processes until it is drained.
+    processes until it is drained. ``inventory_report``: an S3 Inventory report to plan from, as
+    for :func:`plan`.
 
     Raises:
         UsageError: bad options or URLs.
@@ -254,6 +290,7 @@ def migrate(
             wcfg.source_store,
             wcfg.dest_store,
             sink,
+            inventory_report,
             planned,
         )
         pool.no_more_tasks.set()

@@ -71,7 +71,11 @@ class Manifest:
 
 
 def read_inventory_report(
-    source: str | os.PathLike[str], *, store: StoreConfig | None = None, prefix: str = ""
+    source: str | os.PathLike[str],
+    *,
+    store: StoreConfig | None = None,
+    prefix: str = "",
+    bucket: str | None = None,
 ) -> Iterator[Entry]:
     """The objects an S3 Inventory report lists, under ``prefix``, in file order (not key order).
 
@@ -79,12 +83,14 @@ def read_inventory_report(
     ``s3://bucket/.../manifest.json`` or that ``s3://`` folder (read with
     ``store``). Versions that are not the latest and delete markers are left
     out when the report has those columns; a missing size counts as 0 bytes.
+    With ``bucket``, a report of another source bucket is refused.
     The manifest is read before this returns; data files as the iterator
     reaches them.
 
     Raises:
         UsageError: no manifest, or it is malformed, ORC, or names a missing local data file;
-            a Parquet report without pyarrow installed.
+            a Parquet report without pyarrow installed; a report of a bucket other than
+            ``bucket``.
         NotFoundError, AccessDeniedError, StoreError: from the store, for ``s3://`` sources.
         IntegrityError: a data file differs from the manifest's size or MD5, or cannot be decoded.
         LocalIOError: a local file cannot be read or a temporary copy written.
@@ -92,6 +98,10 @@ def read_inventory_report(
     text = os.fspath(source)
     report: _Report = _S3Report(text, store) if is_s3_url(text) else _LocalReport(text)
     manifest = parse_manifest(report.manifest_bytes(), report.subject)
+    if bucket is not None and manifest.source_bucket != bucket:
+        raise UsageError(
+            report.subject, f"is a report of bucket {manifest.source_bucket!r}, not {bucket!r}"
+        )
     if manifest.file_format == "Parquet":
         require_pyarrow(report.subject)
     return _entries(report, manifest, prefix)
