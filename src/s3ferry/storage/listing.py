@@ -13,12 +13,18 @@ characters) and decoded only when the response says it applied that encoding.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import html
+import http.client
 import re
+import ssl
+import threading
+import weakref
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -31,6 +37,10 @@ if TYPE_CHECKING:
     from obstore.store import S3Credential
 
 S3_MAX_KEYS = 1000
+# Ranged GETs: bytes read from the socket per call (the consumer's chunk), and how
+# long a connection may stay silent before the read is retried from where it stopped.
+RANGE_READ_BYTES = 1024 * 1024
+READ_TIMEOUT_SECONDS = 60
 UNTRUSTED_CERTIFICATE = "TLS certificate not trusted (--no-verify-ssl: test servers only)"
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _UNRESERVED = "-_.~"
@@ -109,8 +119,14 @@ class LeanClient:
         self._region = region
         self._keys = keys
         self._code_error = code_error
-        # Sent with every HEAD: the SSE-C key headers, when objects are encrypted with one.
-        self._head_headers = {"x-amz-checksum-mode": "ENABLED", **(head_headers or {})}
+        # Sent with every HEAD and GET: the SSE-C key headers, when objects are encrypted with one.
+        self._sse_headers = dict(head_headers or {})
+        self._head_headers = {"x-amz-checksum-mode": "ENABLED", **self._sse_headers}
+        self._verify_ssl = verify_ssl
+        self._local = threading.local()
+        # Kept-alive connections of ranged GETs, closed when this client is collected.
+        self._idle: deque[http.client.HTTPConnection] = deque()
+        weakref.finalize(self, _close_all, self._idle)
         if endpoint_url:
             split = urlsplit(endpoint_url)
             base, self._path = f"{split.scheme}://{split.netloc}", f"/{bucket}"
@@ -177,6 +193,111 @@ class LeanClient:
         match = re.search(rb"<ETag>([^<]*)</ETag>", body)
         return _etag(match.group(1).decode()) if match else ""
 
+    def read_range(
+        self, key: str, start: int, end: int, consume: Callable[[memoryview, int], None]
+    ) -> None:
+        """Stream bytes ``start`` to ``end`` (exclusive) of ``key`` into ``consume(view, offset)``.
+
+        The body is read by ``http.client`` straight into a buffer of
+        :data:`RANGE_READ_BYTES` kept per thread (one copy from the socket,
+        where a library handing out byte chunks makes two or three), on a
+        kept-alive connection. ``key`` must survive URL normalisation.
+
+        Raises:
+            TransientError: the connection broke or timed out (what was consumed stays consumed).
+            StoreError and the errors ``code_error`` builds: the store refused the request.
+        """
+        subject = f"s3://{self.bucket}/{key}"
+        path = f"{self._path.rstrip('/')}/{key}"
+        headers = self._signed(
+            "GET", path, "", {"Range": f"bytes={start}-{end - 1}", **self._sse_headers}
+        )
+        connection, response = self._send(subject, quote(path, safe="/" + _UNRESERVED), headers)
+        reusable = False
+        try:
+            if response.status not in (200, 206):
+                with self._network(subject):
+                    body = response.read()
+            if response.status not in (200, 206):
+                raise self._code_error(*_error_of(response.status, body))
+            if response.status == 200 and start != 0:
+                raise StoreError(subject, "the store ignored the byte range")
+            view = self._buffer()
+            offset = start
+            while offset < end:
+                with self._network(subject):
+                    n = response.readinto(view[: min(len(view), end - offset)])
+                if n == 0:
+                    raise TransientError(
+                        subject, f"connection closed after {offset - start} of {end - start} bytes"
+                    )
+                consume(view[:n], offset)
+                offset += n
+            # A 206 is read to its end, so the connection can serve the next request;
+            # the rest of a whole-object 200 is not wanted.
+            reusable = response.status == 206 and not response.read(1)
+        finally:
+            if reusable:
+                self._idle.append(connection)
+            else:
+                connection.close()
+
+    def _send(
+        self, subject: str, url_path: str, headers: Mapping[str, str]
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """Send a GET and read its status and headers. A kept-alive connection the server
+        has closed meanwhile is replaced by a new one at once, as a browser would."""
+        while True:
+            connection, reused = self._take_connection()
+            try:
+                with self._network(subject):
+                    connection.request("GET", url_path, headers=headers)
+                    return connection, connection.getresponse()
+            except TransientError as e:
+                connection.close()
+                stale = isinstance(
+                    e.__cause__,
+                    (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError),
+                )
+                if not (reused and stale):
+                    raise
+
+    @contextlib.contextmanager
+    def _network(self, subject: str) -> Iterator[None]:
+        """Socket and HTTP failures inside the block as TransientError (an untrusted
+        certificate as the permanent StoreError)."""
+        try:
+            yield
+        except ssl.SSLCertVerificationError as e:
+            raise StoreError(f"s3://{self.bucket}", UNTRUSTED_CERTIFICATE) from e
+        except (OSError, http.client.HTTPException) as e:
+            raise TransientError(subject, f"GET failed: {e}") from e
+
+    def _take_connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """An idle kept-alive connection (and True), or a new one (connected on first use)."""
+        try:
+            return self._idle.pop(), True
+        except IndexError:
+            split = urlsplit(self._base)
+            if split.scheme == "https":
+                return http.client.HTTPSConnection(
+                    split.netloc, timeout=READ_TIMEOUT_SECONDS, context=self._ssl_context()
+                ), False
+            return http.client.HTTPConnection(split.netloc, timeout=READ_TIMEOUT_SECONDS), False
+
+    def _buffer(self) -> memoryview:
+        view: memoryview | None = getattr(self._local, "buffer", None)
+        if view is None:
+            view = self._local.buffer = memoryview(bytearray(RANGE_READ_BYTES))
+        return view
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if not self._verify_ssl:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
     def _get(self, query: Mapping[str, str]) -> tuple[bytes, str]:
         """The body of a successful listing and the ``Server`` header that came with it."""
         _, headers, body = self._request("GET", self._path, query, {})
@@ -232,6 +353,11 @@ class LeanClient:
                 method,
             )
         }
+
+
+def _close_all(connections: deque[http.client.HTTPConnection]) -> None:
+    while connections:
+        connections.pop().close()
 
 
 def sigv4_authorization(

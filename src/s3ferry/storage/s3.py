@@ -1,8 +1,10 @@
 """The S3 store: every request s3ferry makes to a bucket goes through :class:`S3Store`.
 
-Bulk PUT and GET of objects go through obstore (Rust; ~0.3 ms of client CPU
-per request, 4-5x less than botocore); listing through a lean signed GET
-(:mod:`.listing`); HEAD and multipart control through botocore, as do keys
+Whole-object PUT and GET go through obstore (Rust; ~0.3 ms of client CPU
+per request, 4-5x less than botocore); listing, HEAD, CopyObject and ranged
+GETs through lean signed requests (:mod:`.listing`: a ranged GET is read
+straight from the socket into a reused buffer); multipart control through
+botocore, as do keys
 that obstore's path model would rewrite (empty or dot segments, a trailing
 ``/``, a backslash). Errors of all three are translated into
 :mod:`s3ferry.errors` here and nowhere else.
@@ -506,7 +508,7 @@ class S3Store:
         Raises:
             IntegrityError: the store returned fewer or more bytes than asked for.
         """
-        read = self._read_range_boto if _UNSAFE_FOR_OBSTORE.search(key) else self._read_obstore
+        read = self._read_range_boto if _UNSAFE_FOR_OBSTORE.search(key) else self._lean.read_range
         consumed = start
 
         def advancing(chunk: memoryview, offset: int) -> None:
@@ -520,19 +522,6 @@ class S3Store:
 
         self.retrier.call(resume)
         _check_length(self.url(key), consumed - start, end - start)
-
-    def _read_obstore(
-        self, key: str, start: int, end: int, consume: Callable[[memoryview, int], None]
-    ) -> None:
-        import obstore
-
-        offset = start
-        with translated(self.url(key)):
-            result = obstore.get(self._obs, key, options={"range": (start, end)})
-            for chunk in result.stream(min_chunk_size=RANGE_CHUNK_BYTES):
-                view = memoryview(chunk)
-                consume(view, offset)
-                offset += len(view)
 
     def _read_range_boto(
         self, key: str, start: int, end: int, consume: Callable[[memoryview, int], None]
