@@ -63,8 +63,23 @@ def test_hexdigest_can_be_taken_midway() -> None:
     assert hasher.hexdigest() == reference(data)
 
 
-@pytest.mark.parametrize("chunk", [MiB, 3 * MiB + 1, 8 * MiB])
-def test_file_hash_matches_reference(tmp_path: Path, chunk: int) -> None:
-    data = os.urandom(9 * MiB + 11)
+@pytest.mark.parametrize("size", [0, 8 * MiB, 9 * MiB + 11])
+@pytest.mark.parametrize(
+    ("chunk", "threads"),
+    [(MiB, 1), (3 * MiB + 1, 1), (8 * MiB, 1), (MiB, 2), (2 * MiB, 3), (3 * MiB + 1, 2)],
+)
+def test_file_hash_matches_reference(tmp_path: Path, size: int, chunk: int, threads: int) -> None:
+    data = os.urandom(size)
     (tmp_path / "f").write_bytes(data)
-    assert file_tree_hash(tmp_path / "f", chunk) == reference(data)
+    assert file_tree_hash(tmp_path / "f", chunk, threads) == reference(data)
+
+
+def test_leaves_hashed_elsewhere_follow_whole_leaves_only() -> None:
+    hasher = TreeHash()
+    hasher.update(bytes(MiB))
+    hasher.add_leaves([hashlib.sha256(b"x").digest()])
+    assert hasher.hexdigest() == reference(bytes(MiB) + b"x")
+    pending = TreeHash()
+    pending.update(b"y")
+    with pytest.raises(ValueError, match="partial leaf"):
+        pending.add_leaves([hashlib.sha256(b"z").digest()])
