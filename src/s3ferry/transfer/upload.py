@@ -8,7 +8,8 @@ computed from the parts read. The SHA-256 tree hash of the bytes (see
 :mod:`.treehash`) is recorded for later comparisons: in the metadata of a
 single PUT; for a multipart upload, whose metadata is fixed before the bytes
 are read, as an object tag once it is complete (hashed by the one reader, in
-order, parts reused from an earlier run included). A file whose size or
+order, parts reused from an earlier run included; none where the store does
+not implement tagging or the credentials may not use it). A file whose size or
 mtime changes while it is read fails with :class:`SourceChangedError` and its
 multipart upload is aborted.
 
