@@ -52,8 +52,9 @@ class ObjectDone(Event):
     """One object moved and verified.
 
     ``verified_by`` names the check that passed: ``crc32c`` (server-side or
-    composite checksum), ``md5`` (ETag), ``sha256`` or ``size`` (no checksum
-    was available from the store). ``in_parts`` is True when the object's
+    composite checksum), ``md5`` (ETag), ``sha256``, ``sha256-tree`` (a
+    restored file against the tree hash s3ferry stored) or ``size`` (no
+    checksum was available from the store). ``in_parts`` is True when the object's
     bytes were already reported by :class:`BytesTransferred` events.
     """
 

@@ -3,9 +3,12 @@ kept only if they hold the local bytes, and an upload the store forgot starts ov
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
+
+from botocore.utils import calculate_tree_hash
 
 import s3ferry
 from s3ferry import StoreConfig, TransferConfig
@@ -65,6 +68,9 @@ def test_listed_parts_are_kept_only_if_they_match_the_local_bytes(
     assert report.ok, report.failures
     assert report.parts_reused == 1
     assert s3client.get_object(Bucket=bucket, Key="big.bin")["Body"].read() == data
+    # The reused part's bytes were read (to check them), so the tree hash covers them.
+    [tag] = s3client.get_object_tagging(Bucket=bucket, Key="big.bin")["TagSet"]
+    assert tag == {"Key": "s3ferry-sha256-tree", "Value": calculate_tree_hash(io.BytesIO(data))}
     assert "Uploads" not in s3client.list_multipart_uploads(Bucket=bucket)
     assert list((tmp_path / "state").glob("*.sqlite")) == []
 

@@ -10,7 +10,7 @@ import pytest
 
 from s3ferry.config import StoreConfig
 from s3ferry.errors import UsageError
-from s3ferry.events import Event, Planned
+from s3ferry.events import Compared, Event, Planned
 from s3ferry.jobs.sync import compare, sync
 from s3ferry.planning.policy import Filters, Rule
 
@@ -94,8 +94,8 @@ def test_changed_size_and_mtime_are_copied_and_same_size_same_mtime_needs_checks
     assert remote(s3client, bucket)["a/one.txt"] == b"ONE"
 
 
-def test_checksum_compares_multipart_objects_by_stored_crc32c(
-    tmp_path: Path, bucket: str, store_config: StoreConfig
+def test_checksum_compares_multipart_objects_by_tree_hash_else_crc32c(
+    tmp_path: Path, bucket: str, s3client: Any, store_config: StoreConfig
 ) -> None:
     from s3ferry.config import TransferConfig
 
@@ -103,8 +103,8 @@ def test_checksum_compares_multipart_objects_by_stored_crc32c(
     write(tmp_path, {"big.bin": big})
     small_parts = TransferConfig(multipart_threshold_bytes=5 << 20, part_size_bytes=5 << 20)
     sync(tmp_path, f"s3://{bucket}/p/", transfer=small_parts, store=store_config)
-    same = compare(tmp_path, f"s3://{bucket}/p/", rule=Rule.CHECKSUM, store=store_config)
-    assert same.same and same.identical == 1
+    url = f"s3://{bucket}/p/"
+    assert checked(tmp_path, url, store_config) == ("identical", "same SHA-256 tree hash")
 
     flipped = bytearray(big)
     flipped[7 << 20] ^= 1
@@ -112,9 +112,19 @@ def test_checksum_compares_multipart_objects_by_stored_crc32c(
     (tmp_path / "big.bin").write_bytes(bytes(flipped))
     os.utime(tmp_path / "big.bin", ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
-    assert compare(tmp_path, f"s3://{bucket}/p/", store=store_config).same
-    differs = compare(tmp_path, f"s3://{bucket}/p/", rule=Rule.CHECKSUM, store=store_config)
-    assert differs.different == 1
+    assert compare(tmp_path, url, store=store_config).same
+    assert checked(tmp_path, url, store_config) == ("different", "SHA-256 tree hash differs")
+    # An object uploaded before s3ferry recorded tree hashes: its CRC32C still decides.
+    s3client.delete_object_tagging(Bucket=bucket, Key="p/big.bin")
+    assert checked(tmp_path, url, store_config) == ("different", "CRC32C differs")
+
+
+def checked(local: Path, url: str, store: StoreConfig) -> tuple[str, str]:
+    """``compare --checksum`` of a tree of one file: its status and the reason."""
+    events: list[Event] = []
+    compare(local, url, rule=Rule.CHECKSUM, store=store, sink=events.append)
+    [result] = [e for e in events if isinstance(e, Compared)]
+    return result.status, result.reason
 
 
 def test_delete_removes_extras_but_never_excluded_paths(

@@ -3,11 +3,21 @@ from __future__ import annotations
 import base64
 import hashlib
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s3ferry.storage.s3 import crc32c_b64
+from s3ferry.errors import (
+    AccessDeniedError,
+    CredentialsExpiredError,
+    S3ferryError,
+    TransientError,
+    UnsupportedError,
+)
+from s3ferry.storage.s3 import ObjectInfo, crc32c_b64
 from s3ferry.transfer.checksums import (
+    META_PART_SIZE,
+    META_SHA256_TREE,
     Computed,
     Expected,
     composite_crc32c,
@@ -17,6 +27,7 @@ from s3ferry.transfer.checksums import (
     is_plain_md5,
     mismatch,
     multipart_etag,
+    stored_tree_hash,
 )
 
 
@@ -61,3 +72,59 @@ def test_mismatch_prefers_crc_and_reports_differences() -> None:
     assert "CRC32C" in (mismatch(Expected(crc32c_b64=crc32c_b64(crc32c(data))), bad) or "")
     assert "MD5" in (mismatch(Expected(md5_etag=hashlib.md5(data).hexdigest()), bad) or "")
     assert Expected().method == "size" and mismatch(Expected(), bad) is None
+
+
+class _Tags:
+    """A store whose tagging answers ``tags``, or raises ``error``; counts the requests."""
+
+    def __init__(self, tags: dict[str, str] | None = None, error: S3ferryError | None = None):
+        self.tags, self.error, self.asked = tags or {}, error, 0
+
+    def get_tags(self, key: str) -> dict[str, str]:
+        self.asked += 1
+        if self.error is not None:
+            raise self.error
+        return self.tags
+
+
+TREE = "ab" * 32
+MULTIPART = {META_PART_SIZE: "5242880"}
+
+
+def _stored(store: _Tags, metadata: dict[str, str]) -> str | None:
+    info = ObjectInfo("k", 1, "e-2", metadata=metadata)
+    return stored_tree_hash(store, info)  # type: ignore[arg-type]
+
+
+def test_stored_tree_hash_from_metadata_costs_no_request() -> None:
+    store = _Tags({META_SHA256_TREE: "cd" * 32})
+    assert _stored(store, {**MULTIPART, META_SHA256_TREE: TREE}) == TREE
+    assert store.asked == 0
+
+
+def test_stored_tree_hash_tag_is_asked_only_of_objects_s3ferry_uploaded_in_parts() -> None:
+    store = _Tags({META_SHA256_TREE: TREE})
+    assert _stored(store, {}) is None and store.asked == 0
+    assert _stored(store, MULTIPART) == TREE and store.asked == 1
+    assert _stored(_Tags({"other": "x"}), MULTIPART) is None
+
+
+def test_stored_tree_hash_that_is_no_sha256_hex_is_ignored() -> None:
+    assert _stored(_Tags(), {META_SHA256_TREE: TREE.upper()}) is None
+    assert _stored(_Tags({META_SHA256_TREE: TREE + "\n"}), MULTIPART) is None
+
+
+@pytest.mark.parametrize(
+    "error", [UnsupportedError("s3://b/k", "no tagging"), AccessDeniedError("s3://b/k", "no")]
+)
+def test_stored_tree_hash_is_none_where_tagging_is_unavailable(error: S3ferryError) -> None:
+    assert _stored(_Tags(error=error), MULTIPART) is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [CredentialsExpiredError("s3://b/k", "expired"), TransientError("s3://b/k", "reset")],
+)
+def test_stored_tree_hash_raises_other_store_errors(error: S3ferryError) -> None:
+    with pytest.raises(type(error)):
+        _stored(_Tags(error=error), MULTIPART)

@@ -286,7 +286,8 @@ def _add_sync(sub: argparse._SubParsersAction[_Parser]) -> None:
         p.add_argument(
             "--checksum",
             action="store_true",
-            help="compare content: MD5 against plain ETags, else the stored CRC32C",
+            help="compare content: MD5 against plain ETags, else the stored SHA-256 tree "
+            "hash, else the stored CRC32C",
         )
         p.add_argument("--exclude", action="append", metavar="GLOB", help="skip matching paths")
         p.add_argument("--include", action="append", metavar="GLOB", help="only matching paths")

@@ -9,7 +9,10 @@ puts it in one state:
   same link): skipped. This is what makes a second run resume;
 - ``exists``: something else is at the target and ``overwrite`` is off: skipped;
 - ``ready``: readable now (not archived, or a restored copy is there):
-  downloaded; a symbolic link is recreated from its metadata alone;
+  downloaded, verified as ``cp`` does and, where s3ferry recorded one (in
+  metadata or a tag), by the SHA-256 tree hash of the file written; a file
+  that does not match is removed and the object fails. A symbolic link is
+  recreated from its metadata alone;
 - ``archived``: RestoreObject is sent and the key waits;
 - ``restoring``: a restore is already in flight (an earlier run's): the key waits.
 
@@ -40,7 +43,7 @@ from pathlib import Path
 from typing import IO
 
 from s3ferry.config import StoreConfig, TransferConfig, resolve
-from s3ferry.errors import LocalIOError, NotFoundError, S3ferryError, UsageError
+from s3ferry.errors import IntegrityError, LocalIOError, NotFoundError, S3ferryError, UsageError
 from s3ferry.events import (
     EventSink,
     JobStarted,
@@ -66,9 +69,11 @@ from s3ferry.transfer.attributes import (
     local_state,
     make_symlink,
 )
+from s3ferry.transfer.checksums import stored_tree_hash
 from s3ferry.transfer.download import DownloadItem
 from s3ferry.transfer.journal import Journal
 from s3ferry.transfer.recorder import Recorder
+from s3ferry.transfer.treehash import file_tree_hash
 
 TIERS = ("Bulk", "Standard", "Expedited")
 # The cheapest retrieval, and one Deep Archive offers (it has no Expedited).
@@ -221,25 +226,51 @@ def _spooled_keys(spool: IO[str]) -> Iterator[str]:
         yield json.loads(line)
 
 
-class _AttributeRecorder(Recorder):
-    """A recorder that gives each downloaded file its recorded mode and owner before
-    counting it done (the engine has already set its mtime).
+@dataclass(frozen=True, slots=True)
+class _Finish:
+    """What is left to do once the engine has written and verified a file."""
 
-    Holds the attributes of objects handed to the engine and not finished yet:
-    at most the engine's items in flight.
+    url: str
+    attributes: Attributes
+    tree_hash: str | None  # the SHA-256 tree hash s3ferry stored, if any
+
+    def check(self, path: str) -> str | None:
+        """Compare the file with the stored tree hash; returns ``"sha256-tree"`` if it did.
+
+        Raises:
+            IntegrityError: the file's tree hash differs (the file is removed).
+            OSError: the file cannot be read.
+        """
+        if self.tree_hash is None:
+            return None
+        # One thread: the download lanes already hash several files at once.
+        got = file_tree_hash(path, threads=1)
+        if got != self.tree_hash:
+            os.unlink(path)
+            raise IntegrityError(self.url, f"SHA-256 tree hash {got} != stored {self.tree_hash}")
+        return "sha256-tree"
+
+
+class _AttributeRecorder(Recorder):
+    """A recorder that checks each downloaded file against its stored tree hash and gives
+    it its recorded mode and owner before counting it done (the engine has already set
+    its mtime).
+
+    Holds what is left to do for objects handed to the engine and not finished
+    yet: at most the engine's items in flight.
     """
 
     def __init__(self, sink: EventSink) -> None:
         super().__init__(sink)
-        self._waiting: dict[str, Attributes] = {}
+        self._waiting: dict[str, _Finish] = {}
         self._waiting_lock = threading.Lock()
 
-    def expect(self, key: str, attributes: Attributes) -> None:
-        if attributes.settable:
+    def expect(self, key: str, finish: _Finish) -> None:
+        if finish.attributes.settable or finish.tree_hash is not None:
             with self._waiting_lock:
-                self._waiting[key] = attributes
+                self._waiting[key] = finish
 
-    def _take(self, key: str) -> Attributes | None:
+    def _take(self, key: str) -> _Finish | None:
         with self._waiting_lock:
             return self._waiting.pop(key, None)
 
@@ -252,10 +283,18 @@ class _AttributeRecorder(Recorder):
         seconds: float,
         in_parts: bool = False,
     ) -> None:
-        attributes = self._take(key)
-        if attributes is not None:
+        finish = self._take(key)
+        if finish is not None:
             try:
-                apply_owner_and_mode(path, attributes)
+                verified_by = finish.check(path) or verified_by
+            except IntegrityError as e:
+                self.failed(key, path, e)
+                return
+            except OSError as e:
+                self.failed(key, path, LocalIOError(path, f"cannot read: {e.strerror}"))
+                return
+            try:
+                apply_owner_and_mode(path, finish.attributes)
             except OSError as e:
                 problem = f"cannot set mode or owner: {e.strerror}"
                 self.failed(key, path, LocalIOError(path, problem))
@@ -279,6 +318,7 @@ class _Look:
     attributes: Attributes
     local: Local
     requested: str | None  # RestoreObject's outcome, if one was sent
+    tree_hash: str | None = None  # asked for only when the object is to be downloaded now
 
 
 class _Poller:
@@ -377,10 +417,13 @@ class _Job:
         attributes = Attributes.of(info.metadata)
         local = local_state(path, attributes, info.size_bytes, info.last_modified)
         wanted = local is Local.ABSENT or (local is Local.OTHER and self.overwrite)
-        requested = None
-        if wanted and attributes.symlink is None and archive_state(info) is ArchiveState.ARCHIVED:
+        archive = archive_state(info) if wanted and attributes.symlink is None else None
+        requested = tree = None
+        if archive is ArchiveState.ARCHIVED:
             requested = self.s3.restore_object(key, self.days, self.tier)
-        return _Look(info, attributes, local, requested)
+        elif archive is ArchiveState.READABLE and self.wait:
+            tree = stored_tree_hash(self.s3, info)
+        return _Look(info, attributes, local, requested, tree)
 
     def _decided(
         self, key: str, path: Path, future: Future[_Look], spool: IO[str], first: bool
@@ -441,7 +484,8 @@ class _Job:
                 make_symlink(str(path), look.attributes)
                 self.recorder.done(key, str(path), 0, "metadata", 0.0)
             else:
-                self.recorder.expect(key, look.attributes)
+                finish = _Finish(self.s3.url(key), look.attributes, look.tree_hash)
+                self.recorder.expect(key, finish)
                 handed = True
         if handed:
             yield DownloadItem(key, str(path), info.size_bytes, info.etag)

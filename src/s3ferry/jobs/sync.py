@@ -52,13 +52,16 @@ from s3ferry.transfer.checksums import (
     composite_crc32c,
     file_digests,
     is_plain_md5,
+    stored_tree_hash,
 )
 from s3ferry.transfer.copy import CopyItem
 from s3ferry.transfer.download import DownloadItem
 from s3ferry.transfer.recorder import Recorder
+from s3ferry.transfer.treehash import file_tree_hash
 from s3ferry.transfer.upload import UploadItem
 
 DELETE_BATCH = 1000
+TREE_HASH = "SHA-256 tree hash"  # how reasons name it: "same ...", "... differs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,6 +470,10 @@ class _Context:
         theirs, ours = source.head(obj.key), self.s3.head(key)
         if theirs is None or ours is None:
             return Decision(Action.COPY, "gone from the store since it was listed")
+        source_tree = stored_tree_hash(source, theirs)
+        target_tree = stored_tree_hash(self.s3, ours) if source_tree else None
+        if source_tree and target_tree:
+            return by_checksum(source_tree, target_tree, TREE_HASH)
         if META_CRC32C in theirs.metadata and META_CRC32C in ours.metadata:
             return by_checksum(theirs.metadata[META_CRC32C], ours.metadata[META_CRC32C], "CRC32C")
         if theirs.checksum_crc32c is None:
@@ -527,7 +534,11 @@ class _Context:
         return self._by_content_or_mtime(file, obj, obj.key)
 
     def _by_content_or_mtime(self, file: LocalEntry, obj: Entry, key: str) -> Decision:
-        """Same size: the stored mtime, or with ``Rule.CHECKSUM`` the content, decides."""
+        """Same size: the stored mtime, or with ``Rule.CHECKSUM`` the content, decides.
+
+        Content is compared by the first of: a plain-MD5 ETag (no HEAD); the
+        SHA-256 tree hash s3ferry stored; the CRC32C stored (s3ferry's or the store's).
+        """
         if self.rule is Rule.CHECKSUM and is_plain_md5(obj.etag):
             return by_checksum(_digests(file, None).md5_hex, obj.etag, "MD5")
         info = self.s3.head(key)
@@ -535,6 +546,9 @@ class _Context:
             return Decision(Action.COPY, "gone from the store since it was listed")
         if self.rule is not Rule.CHECKSUM:
             return by_stored_mtime(file.mtime_ns, info.metadata.get(META_MTIME_NS))
+        tree = stored_tree_hash(self.s3, info)
+        if tree is not None:
+            return by_checksum(_tree_hash(file), tree, TREE_HASH)
         part = info.metadata.get(META_PART_SIZE)
         part_size = int(part) if part and part.isdigit() else None
         digests = _digests(file, part_size)
@@ -554,6 +568,13 @@ def _listed(e: Entry) -> Listed:
 def _digests(file: LocalEntry, part_size: int | None) -> FileDigests:
     try:
         return file_digests(file.path, part_size)
+    except OSError as e:
+        raise LocalIOError(file.path, f"cannot read: {e.strerror}") from e
+
+
+def _tree_hash(file: LocalEntry) -> str:
+    try:
+        return file_tree_hash(file.path)
     except OSError as e:
         raise LocalIOError(file.path, f"cannot read: {e.strerror}") from e
 

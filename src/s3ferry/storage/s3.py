@@ -536,6 +536,28 @@ class S3Store:
                 offset += len(chunk)
 
     @retried
+    def get_tags(self, key: str) -> dict[str, str]:
+        """The object's tags (GetObjectTagging); ``{}`` when it has none.
+
+        Raises:
+            UnsupportedError: the store does not implement object tagging.
+        """
+        with translated(self.url(key)):
+            r = self._boto.get_object_tagging(Bucket=self.bucket, Key=key)
+        return {t["Key"]: t["Value"] for t in r.get("TagSet", ())}
+
+    @retried
+    def put_tags(self, key: str, tags: Mapping[str, str]) -> None:
+        """Replace the object's tags with ``tags`` (PutObjectTagging).
+
+        Raises:
+            UnsupportedError: the store does not implement object tagging.
+        """
+        tag_set = [{"Key": k, "Value": v} for k, v in tags.items()]
+        with translated(self.url(key)):
+            self._boto.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": tag_set})
+
+    @retried
     def get_lifecycle(self) -> dict[str, Any]:
         """The bucket's lifecycle configuration as S3 returns it: ``{"Rules": [...]}``, plus
         ``TransitionDefaultMinimumObjectSize`` when the store reports it.

@@ -7,23 +7,34 @@ Order of preference when verifying a download (cheapest first, all exact):
 2. ``md5``: an ETag that is a plain MD5, or the multipart form
    ``<md5 of the parts' MD5s>-N`` when the part size is known;
 3. ``size``: nothing else is available (e.g. SSE-KMS objects from other tools).
+
+Comparing content (``sync --checksum``, ``compare``, ``restore``) also uses
+the SHA-256 tree hash s3ferry records at upload (:mod:`.treehash`): in
+metadata for a single PUT, in the tag ``s3ferry-sha256-tree`` for a
+multipart upload. Tagging is optional: where the store does not implement
+it, or the credentials may not use it, the tag is neither written nor read
+and the CRC32C is what remains.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import crc32c as _crc32c
 
-from s3ferry.storage.s3 import crc32c_b64
+from s3ferry.errors import AccessDeniedError, CredentialsExpiredError, UnsupportedError
+from s3ferry.storage.s3 import ObjectInfo, S3Store, crc32c_b64
 
 META_MTIME_NS = "s3ferry-mtime-ns"
 META_SIZE = "s3ferry-size"
 META_CRC32C = "s3ferry-crc32c"
 META_PART_SIZE = "s3ferry-part-size"
+# The SHA-256 tree hash (hex): metadata of a single PUT, a tag of a multipart upload.
+META_SHA256_TREE = "s3ferry-sha256-tree"
 # POSIX attributes a backup records: permission bits in octal ("644"), ids in
 # decimal, and for a symbolic link its target (the object's body is empty).
 META_MODE = "s3ferry-mode"
@@ -33,6 +44,7 @@ META_SYMLINK = "s3ferry-symlink"
 
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
 _MULTIPART_MD5 = re.compile(r"^[0-9a-f]{32}-\d+$")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
@@ -183,3 +195,35 @@ def file_digests(path: str, part_size: int | None = None, chunk: int = 8 << 20) 
     if part_size is not None and in_part:
         parts.append(part)
     return FileDigests(md5.hexdigest(), whole, parts)
+
+
+@contextmanager
+def tagging_optional() -> Iterator[None]:
+    """Ignore, in the block, a store without object tagging or credentials refused it.
+
+    What a tag would hold is then simply not recorded (or not found); expired
+    credentials are still an error.
+    """
+    try:
+        yield
+    except CredentialsExpiredError:
+        raise
+    except (UnsupportedError, AccessDeniedError):
+        pass
+
+
+def stored_tree_hash(store: S3Store, info: ObjectInfo) -> str | None:
+    """The SHA-256 tree hash s3ferry recorded for ``info``'s object, else ``None``.
+
+    Metadata first (single PUT); then, for an object s3ferry uploaded in
+    parts (its metadata records the part size), the tag: one GetObjectTagging.
+    Other objects cannot have the tag and cost no request.
+
+    Raises:
+        StoreError: the tag could not be read (other than tagging being unavailable).
+    """
+    value = info.metadata.get(META_SHA256_TREE)
+    if value is None and META_PART_SIZE in info.metadata:
+        with tagging_optional():
+            value = store.get_tags(info.key).get(META_SHA256_TREE)
+    return value if value is not None and _SHA256_HEX.fullmatch(value) else None

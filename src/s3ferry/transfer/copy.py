@@ -14,7 +14,10 @@ MD5 ETags). A store without UploadPartCopy (NotImplemented, as some have for
 encrypted objects) makes large objects stream instead.
 
 User metadata and content headers (including s3ferry's own checksum and
-mtime metadata) are carried over on both paths.
+mtime metadata) are carried over on both paths. So are tags (among them the
+SHA-256 tree hash of an object s3ferry uploaded in parts): CopyObject copies
+them itself; a multipart copy has them put once it is complete, unless the
+store does not implement tagging.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from s3ferry.errors import (
 from s3ferry.storage.glacier import require_readable
 from s3ferry.storage.s3 import ListedPart, ObjectInfo, S3Store
 from s3ferry.transfer.buffers import BufferPool, ByteBudget, ThreadByteBudget
-from s3ferry.transfer.checksums import is_plain_md5
+from s3ferry.transfer.checksums import is_plain_md5, tagging_optional
 from s3ferry.transfer.download import verified_stream, verify_small
 from s3ferry.transfer.recorder import Recorder
 
@@ -243,6 +246,10 @@ class Copier:
         except BaseException:
             self._dest.abort_multipart(item.dest_key, upload_id)
             raise
+        with tagging_optional():
+            tags = self._source.get_tags(item.key)
+            if tags:
+                self._dest.put_tags(item.dest_key, tags)
         return method
 
     def _copy_parts(

@@ -4,8 +4,14 @@ reader feeding a bounded buffer pool whose full buffers go up as parallel parts.
 Every request carries a checksum the server verifies (SHA-256 on single PUTs
 through obstore, CRC32C on parts and on PUTs through botocore), and the
 completed multipart object's composite CRC32C is compared with the one
-computed from the parts read. A file whose size or mtime changes while it is
-read fails with :class:`SourceChangedError` and its multipart upload is aborted.
+computed from the parts read. The SHA-256 tree hash of the bytes (see
+:mod:`.treehash`) is recorded for later comparisons: in the metadata of a
+single PUT; for a multipart upload, whose metadata is fixed before the bytes
+are read, as an object tag once it is complete (hashed by the one reader, in
+order, parts reused from an earlier run included; none where the store does
+not implement tagging or the credentials may not use it). A file whose size or
+mtime changes while it is read fails with :class:`SourceChangedError` and its
+multipart upload is aborted.
 
 With a :class:`~s3ferry.transfer.journal.Journal`, verified objects and the
 multipart uploads in flight are recorded. A file the journal shows unchanged
@@ -46,12 +52,15 @@ from s3ferry.transfer.checksums import (
     META_CRC32C,
     META_MTIME_NS,
     META_PART_SIZE,
+    META_SHA256_TREE,
     META_SIZE,
     composite_crc32c,
     crc32c,
+    tagging_optional,
 )
 from s3ferry.transfer.journal import Journal
 from s3ferry.transfer.recorder import Recorder
+from s3ferry.transfer.treehash import TreeHash, tree_hash
 
 
 class Readable(Protocol):
@@ -128,6 +137,7 @@ async def upload_small(
             meta = object_metadata(item)
             crc = crc32c(data)
             meta[META_CRC32C] = str(crc)
+            meta[META_SHA256_TREE] = tree_hash(data)
             await store.put_small(item.key, data, meta)
             recorder.done(
                 item.key, item.path, item.size_bytes, "sha256", time.monotonic() - started
@@ -152,6 +162,7 @@ class _Multipart:
         self.error: S3ferryError | None = None
         self.started = time.monotonic()
         self.bytes_read = 0
+        self.tree = TreeHash()  # of the bytes read, in order: only the reader updates it
         self._outstanding = 0
         self._reading = True
         self._lock = threading.Lock()
@@ -315,6 +326,7 @@ class LargeFileUploader:
                     f"{part_size:,} bytes; use a larger --part-size",
                 )
             crc = crc32c(memoryview(buf)[:size])
+            upload.tree.update(memoryview(buf)[:size])
             if self._reusable(upload.listed.get(number), buf, size, crc):
                 self._pool.release(buf)
                 upload.reuse(CompletedPart(number, upload.listed[number].etag, crc))
@@ -373,7 +385,7 @@ class LargeFileUploader:
             data = bytes(memoryview(buf)[:size])
         finally:
             self._pool.release(buf)
-        self._store.put_object(key, data, {})
+        self._store.put_object(key, data, {META_SHA256_TREE: tree_hash(data)})
         self._recorder.done(key, "-", size, "crc32c", time.monotonic() - started)
 
     def _send(
@@ -409,6 +421,8 @@ class LargeFileUploader:
                 raise IntegrityError(
                     self._store.url(item.key), f"stored CRC32C {stored} != {expected}"
                 )
+            with tagging_optional():
+                self._store.put_tags(item.key, {META_SHA256_TREE: upload.tree.hexdigest()})
         except S3ferryError as e:
             self._abandon(upload)
             self._recorder.failed(item.key, item.path, e)
