@@ -44,7 +44,9 @@ def run_sync(args: argparse.Namespace) -> int:
     renderer = _renderer(args, stdout_is_data=False)
 
     def sink(event: Event) -> None:
-        if isinstance(event, Planned) and (args.dry_run or args.verbose):
+        if isinstance(event, Planned):  # the renderers draw nothing from these
+            if not (args.dry_run or args.verbose):
+                return
             if args.json:
                 print(json.dumps({"type": "planned", **asdict(event)}), flush=True)
             elif event.action != "skip" or args.verbose:
