@@ -17,7 +17,6 @@ from s3ferry.cli.commands import (
 from s3ferry.cli.exit_codes import ExitCode
 from s3ferry.errors import UsageError
 from s3ferry.events import Compared, Event, Planned
-from s3ferry.jobs.backup import backup
 from s3ferry.jobs.sync import compare, sync
 from s3ferry.locations import is_s3_url
 from s3ferry.planning.policy import Filters, Rule
@@ -67,6 +66,8 @@ def run_sync(args: argparse.Namespace) -> int:
         "state_dir": state_dir(args),
     }
     if args.command == "backup":
+        from s3ferry.jobs.backup import backup
+
         report = backup(
             args.source,
             args.destination,

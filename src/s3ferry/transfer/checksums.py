@@ -16,8 +16,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import crc32c as _crc32c
-
 from s3ferry.storage.s3 import crc32c_b64
 
 META_MTIME_NS = "s3ferry-mtime-ns"
@@ -37,6 +35,9 @@ _MULTIPART_MD5 = re.compile(r"^[0-9a-f]{32}-\d+$")
 
 def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
     """CRC32C of ``data``, continuing from ``value``."""
+    # Imported on first use: the package reads its own version from its metadata (~18 ms).
+    import crc32c as _crc32c
+
     return int(_crc32c.crc32c(data, value))
 
 
