@@ -1,14 +1,15 @@
 """Parallel listing of a bucket, in key order, in bounded memory.
 
 The key range under a prefix is cut into shards ``(after, upto]``. Workers
-list shards page by page with ``start-after``; while the consumer waits for
+list shards page by page with ``start-after``. While the consumer waits for
 its next page, a worker with nothing to do splits the earliest shard still
-being listed (a consumer that keeps up with one worker gets no splits, whose
-probes and partly discarded last pages cost the server): at a common prefix (``/``)
-past its cursor when the keys have structure, else at the midpoint of the
-remaining key range (:func:`.keyspace.midpoint`), probing with a one-key
-page that the upper half is not empty. This works on any key space: nested
-trees, flat keys, any Unicode.
+being listed, one split at a time: at a common prefix (``/``) past its
+cursor when the keys have structure, else at the midpoint of the remaining
+key range (:func:`.keyspace.midpoint`), probing with a one-key page that the
+upper half is not empty. This works on any key space: nested trees, flat
+keys, any Unicode. A consumer that one worker keeps fed (a sync's
+merge-join) gets no splits: each costs the server its probes and a last
+page partly thrown away.
 
 Shards are consumed in key order, so the output is sorted exactly as a
 serial listing is. Shards ahead of the one being consumed may buffer
