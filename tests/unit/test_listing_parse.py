@@ -87,6 +87,18 @@ def test_keys_without_url_encoding_are_unescaped_once() -> None:
     assert _parse(_page(rows, url=False)).entries == [Entry("x&amp;y", 1, "e", "t")]
 
 
+def test_elements_between_entries_are_still_read() -> None:
+    """Entries that do not follow one another (a prefix, whitespace between them) are parsed
+    as well as a run of them is, and nothing around them is lost."""
+    row = "<Contents><Key>{}</Key><Size>1</Size><ETag>e</ETag><LastModified>t</LastModified>"
+    prefix = "<CommonPrefixes><Prefix>b/</Prefix></CommonPrefixes>"
+    extra = f"{row.format('a')}</Contents>\n {prefix}{row.format('c')}</Contents>"
+    page = _parse(_page([], extra=extra))
+    assert [e.key for e in page.entries] == ["a", "c"]
+    assert page.prefixes == ["b/"]
+    assert page.truncated and page.continuation == "tok"
+
+
 def test_empty_page() -> None:
     page = _parse(_page([]).replace(b"true", b"false"))
     assert page.entries == [] and page.prefixes == [] and not page.truncated

@@ -58,6 +58,10 @@ class TextRenderer:
         self._thread: threading.Thread | None = None
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, ObjectSkipped):  # nothing to count: a sync skips most files
+            if self._verbose:
+                self._line(f"skipped: {event.path or event.key}: {event.reason}")
+            return
         with self._lock:
             self._count(event)
         if isinstance(event, ObjectFailed):
@@ -67,8 +71,6 @@ class TextRenderer:
             self._line(f"error: {text}")
         elif isinstance(event, ObjectDone) and self._verbose:
             self._line(f"done: {event.path} <-> {event.key} ({event.verified_by})")
-        elif isinstance(event, ObjectSkipped) and self._verbose:
-            self._line(f"skipped: {event.path or event.key}: {event.reason}")
 
     def _count(self, event: Event) -> None:
         if isinstance(event, ObjectQueued):

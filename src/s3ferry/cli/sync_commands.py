@@ -17,7 +17,6 @@ from s3ferry.cli.commands import (
 from s3ferry.cli.exit_codes import ExitCode
 from s3ferry.errors import UsageError
 from s3ferry.events import Compared, Event, Planned
-from s3ferry.jobs.backup import backup
 from s3ferry.jobs.sync import compare, sync
 from s3ferry.locations import is_s3_url
 from s3ferry.planning.policy import Filters, Rule
@@ -44,7 +43,9 @@ def run_sync(args: argparse.Namespace) -> int:
     renderer = _renderer(args, stdout_is_data=False)
 
     def sink(event: Event) -> None:
-        if isinstance(event, Planned) and (args.dry_run or args.verbose):
+        if isinstance(event, Planned):  # the renderers draw nothing from these
+            if not (args.dry_run or args.verbose):
+                return
             if args.json:
                 print(json.dumps({"type": "planned", **asdict(event)}), flush=True)
             elif event.action != "skip" or args.verbose:
@@ -65,6 +66,8 @@ def run_sync(args: argparse.Namespace) -> int:
         "state_dir": state_dir(args),
     }
     if args.command == "backup":
+        from s3ferry.jobs.backup import backup
+
         report = backup(
             args.source,
             args.destination,

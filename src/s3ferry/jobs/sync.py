@@ -4,28 +4,30 @@ they differ, by a merge-join of the local walk and the bucket listing in the sam
 Nothing is held per key: the walk and the listing stream, decisions are made
 pair by pair, and keys to delete wait in a temporary file until every
 transfer is done (they are deleted only if the source was read completely).
+
+Each direction imports only its own transfer modules, and the upload lanes
+start with the first file to upload: a sync to a bucket that finds nothing
+changed pays for the walk and the listing alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, StoreError, UsageError
 from s3ferry.events import Compared, Event, EventSink, JobStarted, ObjectFailed, Planned, discard
-from s3ferry.jobs.copy import probe, run_copies
-from s3ferry.jobs.download import ensure_dir, make_parent, run_downloads
 from s3ferry.jobs.lanes import job_journal, open_store
 from s3ferry.jobs.listing import default_list_workers
 from s3ferry.jobs.report import JobReport
-from s3ferry.jobs.upload import run_uploads
 from s3ferry.listing.bucket import list_objects
 from s3ferry.listing.keyspace import key_order
 from s3ferry.listing.local import LocalEntry, WalkProblem, walk
@@ -54,11 +56,14 @@ from s3ferry.transfer.checksums import (
     is_plain_md5,
     stored_tree_hash,
 )
-from s3ferry.transfer.copy import CopyItem
-from s3ferry.transfer.download import DownloadItem
 from s3ferry.transfer.recorder import Recorder
 from s3ferry.transfer.treehash import file_tree_hash
-from s3ferry.transfer.upload import UploadItem
+
+if TYPE_CHECKING:
+    from s3ferry.transfer.copy import CopyItem
+    from s3ferry.transfer.download import DownloadItem
+    from s3ferry.transfer.journal import Journal
+    from s3ferry.transfer.upload import UploadItem
 
 DELETE_BATCH = 1000
 TREE_HASH = "SHA-256 tree hash"  # how reasons name it: "same ...", "... differs"
@@ -188,6 +193,8 @@ def run_sync(
     recorder = Recorder(sink)
     s3 = open_store(url.bucket, cfg, store, recorder.store_event)
     if not uploading:
+        from s3ferry.jobs.download import ensure_dir
+
         ensure_dir(local)  # only once the bucket answered: a failed start leaves nothing
     sink(JobStarted(kind, src, dst))
     started = time.monotonic()
@@ -210,14 +217,33 @@ def run_sync(
             None if dry_run else state_dir, recorder, kind, *ends, identity
         ) as journal:
             if uploading:
-                run_uploads(s3, cfg, ctx.uploads(pairs, recorder), recorder, journal)
+                _upload(s3, cfg, ctx.uploads(pairs, recorder), recorder, journal)
             else:
+                from s3ferry.jobs.download import run_downloads
+
                 run_downloads(s3, cfg, ctx.downloads(pairs, recorder), recorder, journal)
         deleted = 0
         if delete and not dry_run and plan.counts["delete"]:
             deleted = _delete(s3, plan, max_delete, uploading, recorder)
     report = JobReport.from_tally(kind, src, dst, recorder.tally, time.monotonic() - started)
     return SyncReport(report, dict(plan.counts), deleted, dry_run)
+
+
+def _upload(
+    s3: S3Store,
+    cfg: TransferConfig,
+    items: Iterator[UploadItem],
+    recorder: Recorder,
+    journal: Journal | None,
+) -> None:
+    """Upload ``items``; the upload lanes start with the first one (none: the listing is over)."""
+    first = next(items, None)
+    if first is None:
+        recorder.listing_finished()
+        return
+    from s3ferry.jobs.upload import run_uploads
+
+    run_uploads(s3, cfg, itertools.chain([first], items), recorder, journal)
 
 
 def _sync_buckets(
@@ -231,6 +257,8 @@ def _sync_buckets(
     sink: EventSink,
 ) -> SyncReport:
     """Bucket to bucket: both listings merge-joined, copies as ``cp`` makes them."""
+    from s3ferry.jobs.copy import probe, run_copies
+
     src_url, dst_url = parse_s3_url(src), parse_s3_url(dst)
     cfg = resolve(transfer or TransferConfig())
     recorder = Recorder(sink)
@@ -407,6 +435,9 @@ class _Context:
     def downloads(
         self, pairs: Iterator[Pair[LocalSide, Entry]], recorder: Recorder
     ) -> Iterator[DownloadItem]:
+        from s3ferry.jobs.download import make_parent
+        from s3ferry.transfer.download import DownloadItem
+
         made: set[str] = set()
         for pair in pairs:
             if not self.filters.admits(pair.key):
@@ -446,6 +477,8 @@ class _Context:
         self, pairs: Iterator[Pair[Entry, Entry]], recorder: Recorder, source: S3Store
     ) -> Iterator[CopyItem]:
         """The copies a bucket-to-bucket sync makes (``self.s3`` is the destination)."""
+        from s3ferry.transfer.copy import CopyItem
+
         for pair in pairs:
             if not self.filters.admits(pair.key):
                 continue
@@ -490,6 +523,8 @@ class _Context:
 
     def _upload_item(self, file: LocalEntry, key: str) -> UploadItem:
         if self.shaper is None:
+            from s3ferry.transfer.upload import UploadItem
+
             return UploadItem(file.path, key, file.size_bytes, file.mtime_ns)
         return self.shaper.item(file, key)
 

@@ -1,12 +1,15 @@
 """Parallel listing of a bucket, in key order, in bounded memory.
 
 The key range under a prefix is cut into shards ``(after, upto]``. Workers
-list shards page by page with ``start-after``; a worker with nothing to do
-splits the earliest shard still being listed: at a common prefix (``/``)
-past its cursor when the keys have structure, else at the midpoint of the
-remaining key range (:func:`.keyspace.midpoint`), probing with a one-key
-page that the upper half is not empty. This works on any key space: nested
-trees, flat keys, any Unicode.
+list shards page by page with ``start-after``. While the consumer waits for
+its next page, a worker with nothing to do splits the earliest shard still
+being listed, one split at a time: at a common prefix (``/``) past its
+cursor when the keys have structure, else at the midpoint of the remaining
+key range (:func:`.keyspace.midpoint`), probing with a one-key page that the
+upper half is not empty. This works on any key space: nested trees, flat
+keys, any Unicode. A consumer that one worker keeps fed (a sync's
+merge-join) gets no splits: each costs the server its probes and a last
+page partly thrown away.
 
 Shards are consumed in key order, so the output is sorted exactly as a
 serial listing is. Shards ahead of the one being consumed may buffer
@@ -100,6 +103,7 @@ class _Lister:
         self.stopped = False
         self.splitting = 0
         self.buffered = 0  # pages in all shards' buffers
+        self.starved = False  # the consumer waits for the head shard's next page
         self.order: KeyOrder = key_order(path_ordered=False)
 
     def run(self, cancel: threading.Event) -> Iterator[Entry]:
@@ -147,12 +151,16 @@ class _Lister:
             head = self.shards[0]
             if head.pages:
                 self.buffered -= 1
+                self.starved = False
                 self.cond.notify_all()
                 return head.pages.popleft()
             if head.done:
                 self.shards.pop(0)
                 self.cond.notify_all()
                 continue
+            if not self.starved:
+                self.starved = True
+                self.cond.notify_all()
             self.cond.wait(0.2)
 
     def _work(self) -> None:
@@ -195,8 +203,9 @@ class _Lister:
                 self.cond.notify_all()
 
     def _victim(self) -> _Shard | None:
-        """The earliest shard worth splitting, if another shard may be made."""
-        if len(self.shards) + self.splitting >= self.max_shards:
+        """The earliest shard worth splitting, while the consumer waits and no other split
+        is under way, if another shard may be made."""
+        if not self.starved or self.splitting or len(self.shards) >= self.max_shards:
             return None
         for shard in self.shards:
             idle = shard.done or shard.splitting or shard.unsplittable_at == shard.cursor

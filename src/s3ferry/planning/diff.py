@@ -31,20 +31,27 @@ def merge_join(
     """
     lit, rit = iter(left), iter(right)
     lnext, rnext = next(lit, None), next(rit, None)
+    # Each key's place in the order is computed once, as it arrives.
+    lplace: Any = order(lnext[0]) if lnext is not None else None
+    rplace: Any = order(rnext[0]) if rnext is not None else None
     last: Any = None
     while lnext is not None or rnext is not None:
-        if rnext is None or (lnext is not None and order(lnext[0]) < order(rnext[0])):
+        if rnext is None or (lnext is not None and lplace < rplace):
             assert lnext is not None
             pair: Pair[L, R] = Pair(lnext[0], lnext[1], None)
+            place = lplace
             lnext = next(lit, None)
-        elif lnext is None or order(rnext[0]) < order(lnext[0]):
-            pair = Pair(rnext[0], None, rnext[1])
+            lplace = order(lnext[0]) if lnext is not None else None
+        elif lnext is None or rplace < lplace:
+            pair, place = Pair(rnext[0], None, rnext[1]), rplace
             rnext = next(rit, None)
+            rplace = order(rnext[0]) if rnext is not None else None
         else:
-            pair = Pair(lnext[0], lnext[1], rnext[1])
+            pair, place = Pair(lnext[0], lnext[1], rnext[1]), lplace
             lnext, rnext = next(lit, None), next(rit, None)
-        ordered = order(pair.key)
-        if last is not None and not last < ordered:
+            lplace = order(lnext[0]) if lnext is not None else None
+            rplace = order(rnext[0]) if rnext is not None else None
+        if last is not None and not last < place:
             raise S3ferryError(pair.key, "keys are out of order; the two sides cannot be compared")
-        last = ordered
+        last = place
         yield pair

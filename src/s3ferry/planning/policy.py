@@ -12,6 +12,7 @@ same-size file is compared with the mtime stored at upload (one HEAD).
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,8 +40,11 @@ class Decision:
 
 
 NEEDS_METADATA = Decision(Action.NEEDS_METADATA, "")
+UNTOUCHED = Decision(Action.SKIP, "same size, not touched since the upload")
 
 
+# Objects uploaded together share their LastModified (to the second or millisecond).
+@functools.lru_cache(maxsize=1024)
 def iso_to_ns(text: str) -> int | None:
     """``2026-11-25T20:45:20.000Z`` -> nanoseconds since the epoch (``None`` if unparsable)."""
     try:
@@ -72,7 +76,7 @@ def first_look(
         return NEEDS_METADATA
     uploaded = iso_to_ns(target_modified)
     if uploaded is not None and max(source_mtime_ns, source_ctime_ns) <= uploaded:
-        return Decision(Action.SKIP, "same size, not touched since the upload")
+        return UNTOUCHED
     return NEEDS_METADATA
 
 
@@ -141,6 +145,8 @@ class Filters:
     exclude: Sequence[str] = ()
 
     def admits(self, relative: str) -> bool:
+        if not (self.exclude or self.include):
+            return True
         if any(fnmatch.fnmatchcase(relative, g) for g in self.exclude):
             return False
         return not self.include or any(fnmatch.fnmatchcase(relative, g) for g in self.include)

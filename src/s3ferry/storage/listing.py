@@ -402,7 +402,7 @@ def sigv4_authorization(
 def _parse(body: bytes) -> Page:
     try:
         text = body.decode()
-        root = ET.fromstring(_CONTENTS.sub("", text))
+        root = ET.fromstring(_without_contents(text))
     except (UnicodeDecodeError, ET.ParseError) as e:
         raise StoreError("listing", f"the store sent a listing that is not XML: {e}") from e
     url_encoded = root.findtext(_NS + "EncodingType") == "url"
@@ -422,6 +422,22 @@ def _parse(body: bytes) -> Page:
 
 _CONTENTS = re.compile(r"<Contents>.*?</Contents>", re.S)
 _LEAF = re.compile(r"<(\w+)>([^<]*)</\1>")
+
+
+def _without_contents(text: str) -> str:
+    """``text`` less its ``<Contents>`` elements, for the XML parser to read the rest.
+
+    Stores send them one after the other: then they are cut out in one piece
+    (the regular expression takes ~4 us a key); else each is removed by itself.
+    """
+    first = text.find("<Contents>")
+    if first < 0:
+        return text
+    end = text.rfind("</Contents>") + len("</Contents>")
+    run = text[first:end]
+    if run.count("</Contents><Contents>") == run.count("<Contents>") - 1:
+        return text[:first] + text[end:]
+    return _CONTENTS.sub("", text)
 
 
 def _fast_entries(text: str, decode: Callable[[str], str]) -> list[Entry] | None:
@@ -461,7 +477,7 @@ def _fast_entries(text: str, decode: Callable[[str], str]) -> list[Entry] | None
 
 
 def _url_decode(text: str) -> str:
-    return unquote_plus(_unescape(text)) if any(c in text for c in "%&+") else text
+    return unquote_plus(_unescape(text)) if "%" in text or "&" in text or "+" in text else text
 
 
 def _etag(text: str) -> str:

@@ -24,8 +24,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import crc32c as _crc32c
-
 from s3ferry.errors import AccessDeniedError, CredentialsExpiredError, UnsupportedError
 from s3ferry.storage.s3 import ObjectInfo, S3Store, crc32c_b64
 
@@ -49,6 +47,9 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
     """CRC32C of ``data``, continuing from ``value``."""
+    # Imported on first use: the package reads its own version from its metadata (~18 ms).
+    import crc32c as _crc32c
+
     return int(_crc32c.crc32c(data, value))
 
 
