@@ -70,7 +70,7 @@ def _client(endpoint: str) -> AsyncLeanClient:
         return ThrottledError("s3://dst", code) if code == "SlowDown" else StoreError("x", code)
 
     keys = {"access_key_id": "AK", "secret_access_key": "SK"}
-    return AsyncLeanClient("dst", "us-east-1", endpoint, lambda: keys, error, 4)
+    return AsyncLeanClient("dst", "us-east-1", endpoint, lambda: keys, error)
 
 
 def _copies(endpoint: str, keys: list[str]) -> list[str]:

@@ -48,7 +48,8 @@ class AsyncLeanClient:
     """Signs and sends CopyObject requests into one bucket from any event loop; thread-safe.
 
     ``keys`` and ``code_error`` as for :class:`~s3ferry.storage.listing.LeanClient`.
-    At most ``max_connections`` idle connections are kept.
+    Connections are kept for the next requests: never more than were once in use at a
+    time, which the callers bound.
     """
 
     def __init__(
@@ -58,7 +59,6 @@ class AsyncLeanClient:
         endpoint_url: str | None,
         keys: Callable[[], S3Credential] | None,
         code_error: Callable[[str, str], Exception],
-        max_connections: int,
         verify_ssl: bool = True,
     ) -> None:
         base, self._path = address_of(bucket, region, endpoint_url)
@@ -75,7 +75,7 @@ class AsyncLeanClient:
                 tls.check_hostname = False
                 tls.verify_mode = ssl.CERT_NONE
         port = split.port or (443 if tls else 80)
-        self._pool = _Pool(split.hostname or "", port, tls, max_connections)
+        self._pool = _Pool(split.hostname or "", port, tls)
         weakref.finalize(self, self._pool.close)
 
     async def copy(self, source_bucket: str, source_key: str, key: str) -> str:
@@ -122,9 +122,8 @@ class _Stale(Exception):
 class _Pool:
     """Idle connections to one host, shared by every loop and thread."""
 
-    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None, keep: int) -> None:
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None) -> None:
         self._host, self._port, self._tls = host, port, tls
-        self._keep = keep
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
 
@@ -149,11 +148,11 @@ class _Pool:
                 except BaseException:
                     conn.close()
                     raise
-        with self._lock:
-            if reusable and len(self._idle) < self._keep:
+        if reusable:
+            with self._lock:
                 self._idle.append(conn)
-                return status, body
-        conn.close()
+        else:
+            conn.close()
         return status, body
 
     def close(self) -> None:

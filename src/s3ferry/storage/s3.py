@@ -281,7 +281,6 @@ class S3Store:
                     self._side.endpoint_url,
                     self._side.keys,
                     self._listing_error,
-                    self._max_connections,
                     verify_ssl=self._side.config.verify_ssl,
                 )
             return self._copier
