@@ -1,5 +1,5 @@
 """TLS certificates are verified by default; ``--no-verify-ssl`` warns once on stderr and
-turns verification off for all three clients (botocore, obstore, the lean lister)."""
+turns verification off for every client (botocore, obstore, the lean lister and copier)."""
 
 from __future__ import annotations
 
@@ -58,12 +58,14 @@ def test_no_verify_ssl_warns_once_and_every_client_connects(
     up = cli.run("--no-verify-ssl", "cp", *cli.small_parts, files, f"s3://{bucket}/p/", env=env)
     listed = cli.run("ls", "--no-verify-ssl", "-r", f"s3://{bucket}", env=env)
     down = cli.run("cp", "--no-verify-ssl", *cli.small_parts, f"s3://{bucket}/p/", out, env=env)
+    copied = cli.run("cp", "--no-verify-ssl", f"s3://{bucket}/p/", f"s3://{bucket}/c/", env=env)
 
-    for run in (up, listed, down):
+    for run in (up, listed, down, copied):
         assert run.returncode == 0, run.stderr
         assert run.stderr.decode().splitlines().count(WARNING) == 1, run.stderr
         assert b"Unverified HTTPS" not in run.stderr
-    assert keys() == ["p/large.bin", "p/small.txt"]
+    assert keys() == ["c/large.bin", "c/small.txt", "p/large.bin", "p/small.txt"]
+    assert b"2 copied server-side" in copied.stderr
     assert b"p/large.bin" in listed.stdout
     for name in ("small.txt", "large.bin"):
         assert (out / name).read_bytes() == (files / name).read_bytes()

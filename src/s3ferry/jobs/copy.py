@@ -25,6 +25,7 @@ from s3ferry.locations import S3Url, parse_s3_url
 from s3ferry.storage.s3 import S3Store
 from s3ferry.transfer.copy import (
     LARGE_OBJECTS_AT_ONCE,
+    SINGLE_COPY_MAX_BYTES,
     Copier,
     CopyItem,
     CopyPools,
@@ -33,6 +34,10 @@ from s3ferry.transfer.copy import (
 from s3ferry.transfer.recorder import Recorder
 
 CopyPath = Literal["auto", "server-side", "streamed"]
+# Server-side copies in flight unless told otherwise: they hold no bytes here, and more at
+# once cost the store less CPU each (SeaweedFS, 10,000 x 4 KiB: ~2.2 ms at 64, ~2.0 ms at
+# 128). s5cmd sends 256 at once.
+SERVER_SIDE_COPIES_AT_ONCE = 128
 
 
 def copy(
@@ -74,7 +79,10 @@ def copy(
         )
     else:
         items = _listed(src, src_url, dst_url)
-    copier = run_copies(src, dst, cfg, items, recorder, probe(src, dst, src_cfg, dst_cfg, path))
+    server_side = probe(src, dst, src_cfg, dst_cfg, path)
+    if server_side.answer and (transfer is None or transfer.small_file_workers is None):
+        cfg = dataclasses.replace(cfg, small_file_workers=SERVER_SIDE_COPIES_AT_ONCE)
+    copier = run_copies(src, dst, cfg, items, recorder, server_side)
     report = JobReport.from_tally(
         "copy", str(src_url), str(dst_url), recorder.tally, time.monotonic() - started
     )
@@ -122,7 +130,7 @@ def run_copies(
     try:
         asyncio.run(
             drive(
-                routed(items, cfg.multipart_threshold_bytes, recorder),
+                _lanes(routed(items, cfg.multipart_threshold_bytes, recorder), server_side),
                 copier.copy_small,
                 copier.copy_large,
                 cfg.small_file_workers,
@@ -133,3 +141,12 @@ def run_copies(
     finally:
         copier.close()
     return copier
+
+
+def _lanes(
+    items: Iterator[tuple[bool, CopyItem]], server_side: ServerSideProbe
+) -> Iterator[tuple[bool, CopyItem]]:
+    """Large items below SINGLE_COPY_MAX_BYTES go with the small ones once copies are known
+    to be server-side (one CopyObject each)."""
+    for large, item in items:
+        yield large and not (server_side.answer and item.size_bytes < SINGLE_COPY_MAX_BYTES), item

@@ -14,6 +14,7 @@ characters) and decoded only when the response says it applied that encoding.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import html
@@ -21,12 +22,13 @@ import http.client
 import re
 import ssl
 import threading
+import time
 import weakref
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, unquote_plus, urlsplit
@@ -127,13 +129,7 @@ class LeanClient:
         # Kept-alive connections of ranged GETs, closed when this client is collected.
         self._idle: deque[http.client.HTTPConnection] = deque()
         weakref.finalize(self, _close_all, self._idle)
-        if endpoint_url:
-            split = urlsplit(endpoint_url)
-            base, self._path = f"{split.scheme}://{split.netloc}", f"/{bucket}"
-        elif "." in bucket:
-            base, self._path = f"https://s3.{region}.amazonaws.com", f"/{bucket}"
-        else:
-            base, self._path = f"https://{bucket}.s3.{region}.amazonaws.com", "/"
+        base, self._path = address_of(bucket, region, endpoint_url)
         self._base = base
         self._host = urlsplit(base).netloc
         self._pool = urllib3.PoolManager(
@@ -334,25 +330,52 @@ class LeanClient:
         self, method: str, path: str, canonical_query: str, extra: Mapping[str, str]
     ) -> dict[str, str]:
         """SigV4 headers for a request without a body."""
-        amz_date = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        headers = {"x-amz-content-sha256": "UNSIGNED-PAYLOAD", "x-amz-date": amz_date, **extra}
-        if self._keys is None:
-            return headers
-        creds = self._keys()
-        if creds.get("token"):
-            headers["x-amz-security-token"] = str(creds["token"])
-        return headers | {
-            "Authorization": sigv4_authorization(
-                creds["access_key_id"],
-                creds["secret_access_key"],
-                self._region,
-                self._host,
-                path,
-                canonical_query,
-                headers,
-                method,
-            )
-        }
+        return signed_headers(
+            self._keys, self._region, self._host, method, path, canonical_query, extra
+        )
+
+
+def address_of(bucket: str, region: str, endpoint_url: str | None) -> tuple[str, str]:
+    """``(scheme://host[:port], path of the bucket)`` for requests to ``bucket``: path-style
+    on a given endpoint and for names with dots (TLS), else virtual-hosted on AWS."""
+    if endpoint_url:
+        split = urlsplit(endpoint_url)
+        return f"{split.scheme}://{split.netloc}", f"/{bucket}"
+    if "." in bucket:
+        return f"https://s3.{region}.amazonaws.com", f"/{bucket}"
+    return f"https://{bucket}.s3.{region}.amazonaws.com", "/"
+
+
+def signed_headers(
+    keys: Callable[[], S3Credential] | None,
+    region: str,
+    host: str,
+    method: str,
+    path: str,
+    canonical_query: str,
+    extra: Mapping[str, str],
+) -> dict[str, str]:
+    """The headers of a request without a body: ``extra``, SigV4's and, unless ``keys`` is
+    ``None`` (unsigned), the signature by the credentials ``keys()`` gives now."""
+    amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    headers = {"x-amz-content-sha256": "UNSIGNED-PAYLOAD", "x-amz-date": amz_date, **extra}
+    if keys is None:
+        return headers
+    creds = keys()
+    if creds.get("token"):
+        headers["x-amz-security-token"] = str(creds["token"])
+    return headers | {
+        "Authorization": sigv4_authorization(
+            creds["access_key_id"],
+            creds["secret_access_key"],
+            region,
+            host,
+            path,
+            canonical_query,
+            headers,
+            method,
+        )
+    }
 
 
 def _close_all(connections: deque[http.client.HTTPConnection]) -> None:
@@ -371,9 +394,9 @@ def sigv4_authorization(
     method: str = "GET",
 ) -> str:
     """The ``Authorization`` header of an S3 request without a body (Signature Version 4)."""
-    signed = {"host": host} | {k.lower(): v for k, v in amz_headers.items()}
-    names = ";".join(sorted(signed))
-    canonical_headers = "".join(f"{k}:{signed[k].strip()}\n" for k in sorted(signed))
+    signed = sorted([("host", host), *((k.lower(), v) for k, v in amz_headers.items())])
+    names = ";".join(k for k, _ in signed)
+    canonical_headers = "".join(f"{k}:{v.strip()}\n" for k, v in signed)
     request = "\n".join(
         [
             method,
@@ -381,22 +404,29 @@ def sigv4_authorization(
             canonical_query,
             canonical_headers,
             names,
-            signed["x-amz-content-sha256"],
+            amz_headers["x-amz-content-sha256"],
         ]
     )
-    amz_date = signed["x-amz-date"]
+    amz_date = amz_headers["x-amz-date"]
     scope = f"{amz_date[:8]}/{region}/s3/aws4_request"
     to_sign = "\n".join(
         ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(request.encode()).hexdigest()]
     )
-    key = f"AWS4{secret_key}".encode()
-    for part in (amz_date[:8], region, "s3", "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    key = _signing_key(secret_key, amz_date[:8], region)
+    signature = hmac.digest(key, to_sign.encode(), "sha256")
     return (
         f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
-        f"SignedHeaders={names}, Signature={signature}"
+        f"SignedHeaders={names}, Signature={signature.hex()}"
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _signing_key(secret_key: str, day: str, region: str) -> bytes:
+    """SigV4's key of one day and region: four HMACs, the same for every request that day."""
+    key = f"AWS4{secret_key}".encode()
+    for part in (day, region, "s3", "aws4_request"):
+        key = hmac.digest(key, part.encode(), "sha256")
+    return key
 
 
 def _parse(body: bytes) -> Page:

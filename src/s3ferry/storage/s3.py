@@ -20,6 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +40,7 @@ from s3ferry.errors import (
     UnsupportedError,
 )
 from s3ferry.storage.clients import LazyBotocore, Side, make_obstore, resolve_side
+from s3ferry.storage.lean_async import AsyncLeanClient
 from s3ferry.storage.listing import S3_MAX_KEYS, UNTRUSTED_CERTIFICATE, LeanClient, Page
 from s3ferry.storage.retry import Pacer, Retrier, pacer_for, retried, retried_async
 
@@ -139,6 +141,7 @@ class S3Store:
         self._sse_write = _sse_write_arguments(config)
         self._max_connections = max_connections
         self._lister: LeanClient | None = None
+        self._copier: AsyncLeanClient | None = None
         self._list_lock = threading.Lock()
 
     def _refresh_credentials(self) -> None:
@@ -268,6 +271,21 @@ class S3Store:
                     head_headers=_sse_c_headers(self._side.config),
                 )
             return self._lister
+
+    @property
+    def _lean_async(self) -> AsyncLeanClient:
+        """The client for copies sent from an event loop (built on first use)."""
+        with self._list_lock:
+            if self._copier is None:
+                self._copier = AsyncLeanClient(
+                    self.bucket,
+                    self._side.region,
+                    self._side.endpoint_url,
+                    self._side.keys,
+                    self._listing_error,
+                    verify_ssl=self._side.config.verify_ssl,
+                )
+            return self._copier
 
     def _listing_error(self, code: str, message: str) -> Exception:
         return _by_code(code, message, f"s3://{self.bucket}", bucket_level=code in ("404",))
@@ -643,6 +661,21 @@ class S3Store:
                 )
                 return str(r["CopyObjectResult"]["ETag"]).strip('"')
             return self._lean.copy(source.bucket, source_key, key)
+
+    async def copy_from_async(
+        self, source: S3Store, source_key: str, key: str, executor: Executor
+    ) -> str:
+        """:meth:`copy_from` from an event loop: sent by the loop itself, or, for encrypted
+        objects and keys that only botocore sends as they are, on a thread of ``executor``."""
+        if source._sse_c or self._sse_write or _UNSAFE_FOR_OBSTORE.search(key + "\0" + source_key):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(executor, self.copy_from, source, source_key, key)
+        return await self._copy_lean(source.bucket, source_key, key)
+
+    @retried_async
+    async def _copy_lean(self, source_bucket: str, source_key: str, key: str) -> str:
+        with translated(f"s3://{source_bucket}/{source_key} -> {self.url(key)}"):
+            return await self._lean_async.copy(source_bucket, source_key, key)
 
     @retried
     def upload_part_copy(
