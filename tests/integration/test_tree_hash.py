@@ -16,7 +16,7 @@ from botocore.utils import calculate_tree_hash
 
 import s3ferry
 from s3ferry import StoreConfig, TransferConfig
-from s3ferry.events import Compared, Event
+from s3ferry.events import Compared, Event, Planned
 from s3ferry.jobs.sync import compare, sync
 from s3ferry.planning.policy import Rule
 
@@ -104,3 +104,27 @@ def test_multipart_copies_carry_the_tag_for_checksum_syncs_between_buckets(
     (tmp_path / "big.bin").write_bytes(os.urandom(6 * MiB))
     assert s3ferry.upload(tmp_path, b, transfer=LARGE_LANE, store=store_config).ok
     assert reasons(a, b, store_config) == {"b/big.bin": ("different", "SHA-256 tree hash differs")}
+
+
+def test_checksum_sync_down_compares_the_tree_hash(
+    tmp_path: Path, bucket: str, store_config: StoreConfig
+) -> None:
+    data = os.urandom(6 * MiB)
+    (tmp_path / "big.bin").write_bytes(data)
+    url = f"s3://{bucket}/p/"
+    assert s3ferry.upload(tmp_path, url, transfer=LARGE_LANE, store=store_config).ok
+    local = tmp_path / "down"
+    assert sync(url, local, store=store_config).ok
+    changed = bytearray(data)
+    changed[-1] ^= 1
+    stat = (local / "big.bin").stat()
+    (local / "big.bin").write_bytes(bytes(changed))
+    os.utime(local / "big.bin", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    plans: list[Event] = []
+    sync(url, local, rule=Rule.CHECKSUM, store=store_config, sink=plans.append)
+
+    assert [(e.action, e.reason) for e in plans if isinstance(e, Planned)] == [
+        ("copy", "SHA-256 tree hash differs")
+    ]
+    assert (local / "big.bin").read_bytes() == data
