@@ -178,17 +178,6 @@ class LeanClient:
             return None
         return Head({k.lower(): v for k, v in headers.items()})
 
-    def copy(self, source_bucket: str, source_key: str, key: str) -> str:
-        """Server-side CopyObject of ``source_bucket/source_key`` to ``key`` (metadata copied);
-        returns the new ETag. An error inside a 200 response is raised like any other."""
-        path = f"{self._path.rstrip('/')}/{key}"
-        copy_source = quote(f"/{source_bucket}/{source_key}", safe="/" + _UNRESERVED)
-        _, _, body = self._request("PUT", path, {}, {"x-amz-copy-source": copy_source})
-        if b"<Error>" in body:
-            raise self._code_error(*_error_of(200, body))
-        match = re.search(rb"<ETag>([^<]*)</ETag>", body)
-        return _etag(match.group(1).decode()) if match else ""
-
     def read_range(
         self, key: str, start: int, end: int, consume: Callable[[memoryview, int], None]
     ) -> None:

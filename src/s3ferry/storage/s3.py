@@ -644,33 +644,30 @@ class S3Store:
     # which on some stores lacks part checksums; parts sent from the client
     # are protected by Content-MD5 instead.
 
-    @retried
-    def copy_from(self, source: S3Store, source_key: str, key: str) -> str:
-        """Server-side copy of one object of ``source`` (same endpoint) to ``key``, with its
-        metadata and content type, encrypted as this store writes (an SSE-C source is
-        read with the source's key); returns the new ETag."""
-        encrypted = source._sse_c or self._sse_write
-        with translated(f"{source.url(source_key)} -> {self.url(key)}"):
-            if encrypted or _UNSAFE_FOR_OBSTORE.search(key + "\0" + source_key):
-                r = self._boto.copy_object(
-                    Bucket=self.bucket,
-                    Key=key,
-                    CopySource={"Bucket": source.bucket, "Key": source_key},
-                    **self._sse_write,
-                    **_copy_source_sse(source),
-                )
-                return str(r["CopyObjectResult"]["ETag"]).strip('"')
-            return self._lean.copy(source.bucket, source_key, key)
-
-    async def copy_from_async(
+    async def copy_from(
         self, source: S3Store, source_key: str, key: str, executor: Executor
     ) -> str:
-        """:meth:`copy_from` from an event loop: sent by the loop itself, or, for encrypted
-        objects and keys that only botocore sends as they are, on a thread of ``executor``."""
+        """Server-side copy of one object of ``source`` (same endpoint) to ``key``, with its
+        metadata and content type, encrypted as this store writes (an SSE-C source is
+        read with the source's key); returns the new ETag. Sent by the event loop itself,
+        or, for encrypted objects and keys that only botocore sends as they are, through
+        botocore on a thread of ``executor``."""
         if source._sse_c or self._sse_write or _UNSAFE_FOR_OBSTORE.search(key + "\0" + source_key):
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(executor, self.copy_from, source, source_key, key)
+            return await loop.run_in_executor(executor, self._copy_boto, source, source_key, key)
         return await self._copy_lean(source.bucket, source_key, key)
+
+    @retried
+    def _copy_boto(self, source: S3Store, source_key: str, key: str) -> str:
+        with translated(f"{source.url(source_key)} -> {self.url(key)}"):
+            r = self._boto.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": source.bucket, "Key": source_key},
+                **self._sse_write,
+                **_copy_source_sse(source),
+            )
+        return str(r["CopyObjectResult"]["ETag"]).strip('"')
 
     @retried_async
     async def _copy_lean(self, source_bucket: str, source_key: str, key: str) -> str:

@@ -179,7 +179,7 @@ class Copier:
             if server_side is None:  # asked once, on a thread: the question is a request
                 server_side = await loop.run_in_executor(self._calls, self._server_side, item.key)
             if server_side:
-                etag = await self._dest.copy_from_async(
+                etag = await self._dest.copy_from(
                     self._source, item.key, item.dest_key, self._calls
                 )
                 if etag == item.etag and is_plain_md5(etag):
