@@ -1,4 +1,4 @@
-"""ListObjectsV2 and HEAD without botocore: one signed request, one parsed response.
+"""ListObjectsV2, HEAD and ranged GETs without botocore: one signed request, one parsed response.
 
 botocore spends ~190 ms of client CPU turning a 1,000-key page into dicts
 (its model-driven parser and datetime conversions); a SigV4-signed urllib3
@@ -97,7 +97,7 @@ class Page:
 
 
 class LeanClient:
-    """Signs and sends ListObjectsV2 and HEAD requests for one bucket; thread-safe.
+    """Signs and sends ListObjectsV2, HEAD and ranged GET requests for one bucket; thread-safe.
 
     ``keys`` returns the current credentials (``None``: unsigned requests).
     ``code_error(code, status, message)`` builds the exception for an S3
