@@ -40,6 +40,8 @@ def test_walk_order_matches_sorted_keys(tmp_path_factory: object, names: set[str
     rels = [e.relative for e in walk(str(root)) if isinstance(e, LocalEntry)]
     assert set(rels) == made
     assert rels == sorted(rels, key=lambda r: r.encode())
+    by_path = [e.relative for e in walk(str(root), path_ordered=True) if isinstance(e, LocalEntry)]
+    assert by_path == sorted(rels, key=lambda r: [s.encode() for s in r.split("/")])
 
 
 def test_problems_are_reported_not_raised(tmp_path: Path) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 from s3ferry.config import StoreConfig
 from s3ferry.listing.bucket import list_objects
@@ -28,6 +30,23 @@ def list_buckets(*, store: StoreConfig | None = None) -> list[BucketInfo]:
 def default_list_workers() -> int:
     """Listing requests in flight: 2 per CPU, 4..16 (the server lists in parallel too)."""
     return max(4, min(16, 2 * (os.cpu_count() or 1)))
+
+
+def merge_list_workers(endpoint: str) -> int:
+    """Listing requests in flight for a sync's merge-join with the local walk.
+
+    A store served from this machine (a loopback ``endpoint``) lists with the
+    cores the walk and the merge need: beyond one request per core but one,
+    more requests only move CPU from them to the server, and each shard split
+    costs it probes and a partly discarded page.
+    """
+    workers = default_list_workers()
+    host = urlsplit(endpoint).hostname
+    try:
+        local = host == "localhost" or (host is not None and ipaddress.ip_address(host).is_loopback)
+    except ValueError:  # a host name
+        local = False
+    return min(workers, max(1, (os.cpu_count() or 1) - 1)) if local else workers
 
 
 def list_bucket(

@@ -26,7 +26,7 @@ from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, StoreError, UsageError
 from s3ferry.events import Compared, Event, EventSink, JobStarted, ObjectFailed, Planned, discard
 from s3ferry.jobs.lanes import job_journal, open_store
-from s3ferry.jobs.listing import default_list_workers
+from s3ferry.jobs.listing import default_list_workers, merge_list_workers
 from s3ferry.jobs.report import JobReport
 from s3ferry.listing.bucket import list_objects
 from s3ferry.listing.keyspace import key_order
@@ -386,9 +386,8 @@ def _pairs(
         for e in walk(str(local), path_ordered, links, follow):
             yield e.relative, e
 
-    remote = (
-        (e.key[len(prefix) :], e) for e in list_objects(s3, prefix, workers=default_list_workers())
-    )
+    workers = merge_list_workers(s3.endpoint)
+    remote = ((e.key[len(prefix) :], e) for e in list_objects(s3, prefix, workers=workers))
     return merge_join(local_side(), remote, order)
 
 
