@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.faultproxy import FaultProxy, Faults
 from support.measured import run_measured
 
 from .conftest import ChaosRow
@@ -48,20 +49,19 @@ def _stop_when(
 ) -> tuple[int, str]:
     """Start ``s3ferry args``, send ``sig`` as soon as ``ready()`` (it must not finish
     first) and return its exit code and stderr."""
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [S3FERRY, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        while not ready():
-            assert proc.poll() is None, "the transfer ended before it could be stopped"
-            time.sleep(POLL_S)
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=120)
-        return proc.returncode, err.decode()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    ) as proc:
+        try:
+            while not ready():
+                assert proc.poll() is None, "the transfer ended before it could be stopped"
+                time.sleep(POLL_S)
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=120)
+            return proc.returncode, err.decode()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
 
 
 def _journals(state: Path) -> list[Path]:
@@ -150,10 +150,15 @@ def test_killed_download_resumes_from_its_temporary_file(
     bucket: str,
     s3client: Any,
     cli_env: dict[str, str],
+    fault_proxy: Callable[[Faults], FaultProxy],
     chaos_row: ChaosRow,
 ) -> None:
     data = os.urandom(100 * MiB)
     s3client.put_object(Bucket=bucket, Key="big.bin", Body=data)
+    # Every GET waits a little in a proxy, so that the download is still running when
+    # two ranges are journaled however fast the machine is.
+    slow = fault_proxy(Faults(delay=1.0, delay_s=0.2))
+    env = {**cli_env, "AWS_ENDPOINT_URL": slow.endpoint_url}
     state, out = tmp_path / "state", tmp_path / "out"
     out.mkdir()
     ends = {
@@ -172,12 +177,12 @@ def test_killed_download_resumes_from_its_temporary_file(
                 continue
         return False
 
-    code, err = _stop_when(args, cli_env, ranges_journaled)
+    code, err = _stop_when(args, env, ranges_journaled)
     assert code == -signal.SIGKILL, err
     kept = [f.name for f in out.iterdir()]
     assert len(kept) == 1 and kept[0].startswith(".big.bin.s3ferry-"), kept
 
-    code, summary, err = _run(args, cli_env, chaos_row)
+    code, summary, err = _run(args, env, chaos_row)
 
     assert code == 0, err
     assert summary["parts_reused"] >= 2
