@@ -1,6 +1,6 @@
-"""The event-loop CopyObject client against a scripted HTTP server: answers in one piece, in
-chunks and byte by byte, connections the server closed while idle, errors in a 200 and
-failures that the retry policy must see as transient."""
+"""The event-loop CopyObject and GET client against a scripted HTTP server: answers in one
+piece, in chunks and byte by byte, connections the server closed while idle, errors in a
+200 and failures that the retry policy must see as transient."""
 
 from __future__ import annotations
 
@@ -66,8 +66,8 @@ def server(connections: list[Script], drip: bool = False) -> Iterator[tuple[str,
 
 
 def _client(endpoint: str) -> AsyncLeanClient:
-    def error(code: str, message: str) -> Exception:
-        return ThrottledError("s3://dst", code) if code == "SlowDown" else StoreError("x", code)
+    def error(code: str, message: str, subject: str) -> Exception:
+        return ThrottledError(subject, code) if code == "SlowDown" else StoreError(subject, code)
 
     keys = {"access_key_id": "AK", "secret_access_key": "SK"}
     return AsyncLeanClient("dst", "us-east-1", endpoint, lambda: keys, error)
@@ -128,3 +128,29 @@ def test_errors_in_a_200_and_in_a_503_are_raised_by_code() -> None:
             asyncio.run(run())
         finally:
             client.close()
+
+
+def test_a_get_returns_headers_and_body_and_names_the_object_it_could_not_find() -> None:
+    body = bytes(range(256)) * 1000
+    found = (
+        b'HTTP/1.1 200 OK\r\nContent-Length: %d\r\nETag: "e1"\r\nX-Amz-Meta-S3ferry-Mtime: 7'
+        % len(body)
+    )
+    missing = b"<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>"
+    replies = [lambda _: found + b"\r\n\r\n" + body, answer(missing, b"404 Not Found")]
+    with server([replies], drip=False) as (endpoint, requests):
+        client = _client(endpoint)
+
+        async def run() -> None:
+            headers, got = await client.get("d/ü")
+            assert got == body
+            assert (headers["etag"], headers["x-amz-meta-s3ferry-mtime"]) == ('"e1"', "7")
+            with pytest.raises(StoreError, match="^s3://dst/gone: NoSuchKey$"):
+                await client.get("gone")
+
+        try:
+            asyncio.run(run())
+        finally:
+            client.close()
+    assert requests[0].decode().startswith("GET /dst/d/%C3%BC HTTP/1.1\r\n")
+    assert "Content-Length" not in requests[0].decode()

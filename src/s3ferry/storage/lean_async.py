@@ -1,10 +1,13 @@
-"""CopyObject sent from an event loop: no thread per request, no urllib3.
+"""CopyObject and whole-object GETs sent from an event loop: no thread per request,
+no urllib3.
 
 Through urllib3 on a thread, one CopyObject of a small object cost the client
 ~1 ms of CPU (the pool's bookkeeping, http.client's header parser from the
 e-mail package, the hand-off to a thread and back); written and parsed here on
 non-blocking sockets with the loop's ``sock_*`` methods it costs ~0.25 ms.
-Where the store shares the machine's cores, that is copies per second.
+Where the store shares the machine's cores, that is copies per second. A GET
+through obstore costs its hand-offs between the loop and the library's own
+threads (context switches), which a small object's download cannot hide.
 
 Sockets belong to no event loop: every loop and thread of the process shares
 one pool per client, so a worker that runs one short loop per task keeps its
@@ -45,9 +48,12 @@ _ETAG = re.compile(rb"<ETag>([^<]*)</ETag>")
 
 
 class AsyncLeanClient:
-    """Signs and sends CopyObject requests into one bucket from any event loop; thread-safe.
+    """Signs and sends CopyObject and GET requests to one bucket from any event loop;
+    thread-safe.
 
-    ``keys`` and ``code_error`` as for :class:`~s3ferry.storage.listing.LeanClient`.
+    ``keys`` as for :class:`~s3ferry.storage.listing.LeanClient`; ``code_error(code,
+    message, subject)`` builds the error for a store's refusal about ``subject`` (the
+    object's ``s3://`` URL; a copy's source and destination).
     Connections are kept for the next requests: never more than were once in use at a
     time, which the callers bound.
     """
@@ -58,10 +64,12 @@ class AsyncLeanClient:
         region: str,
         endpoint_url: str | None,
         keys: Callable[[], S3Credential] | None,
-        code_error: Callable[[str, str], Exception],
+        code_error: Callable[[str, str, str], Exception],
         verify_ssl: bool = True,
+        get_headers: Mapping[str, str] | None = None,
     ) -> None:
         base, self._path = address_of(bucket, region, endpoint_url)
+        self._get_headers = dict(get_headers or {})
         split = urlsplit(base)
         self.bucket = bucket
         self._region = region
@@ -83,36 +91,49 @@ class AsyncLeanClient:
         returns the new ETag. An error inside a 200 response is raised like any other."""
         path = f"{self._path.rstrip('/')}/{key}"
         copy_source = quote(f"/{source_bucket}/{source_key}", safe="/" + _UNRESERVED)
-        body = await self._request("PUT", path, {"x-amz-copy-source": copy_source})
+        subject = f"s3://{source_bucket}/{source_key} -> s3://{self.bucket}/{key}"
+        _, body = await self._request("PUT", path, subject, {"x-amz-copy-source": copy_source})
         if b"<Error>" in body:
-            raise self._code_error(*_error_of(200, body))
+            raise self._code_error(*_error_of(200, body), subject)
         match = _ETAG.search(body)
         return _etag(match.group(1).decode()) if match else ""
+
+    async def get(self, key: str) -> tuple[dict[str, str], bytes]:
+        """GET the whole of ``key``: the response's headers (lower-case names) and its body.
+
+        ``key`` must survive URL normalisation (no empty or dot segments).
+        """
+        path = f"{self._path.rstrip('/')}/{key}"
+        return await self._request("GET", path, f"s3://{self.bucket}/{key}", self._get_headers)
 
     def close(self) -> None:
         """Close the idle connections (those in use close when their request ends)."""
         self._pool.close()
 
-    async def _request(self, method: str, path: str, extra: Mapping[str, str]) -> bytes:
-        """The body of a successful bodiless request; every failure raised (the caller
-        retries)."""
+    async def _request(
+        self, method: str, path: str, subject: str, extra: Mapping[str, str]
+    ) -> tuple[dict[str, str], bytes]:
+        """The headers and body of a successful request without a body; every failure
+        raised (the caller retries)."""
         headers = signed_headers(self._keys, self._region, self._host, method, path, "", extra)
         lines = [
             f"{method} {quote(path, safe='/' + _UNRESERVED)} HTTP/1.1",
             f"Host: {self._host}",
-            "Content-Length: 0",
+            *(["Content-Length: 0"] if method == "PUT" else []),
             *(f"{name}: {value}" for name, value in headers.items()),
         ]
         try:
-            status, body = await self._pool.exchange(("\r\n".join(lines) + "\r\n\r\n").encode())
+            status, answer, body = await self._pool.exchange(
+                ("\r\n".join(lines) + "\r\n\r\n").encode()
+            )
         except ssl.SSLCertVerificationError as e:
             # Permanent: trying again meets the same certificate.
             raise StoreError(f"s3://{self.bucket}", UNTRUSTED_CERTIFICATE) from e
         except OSError as e:  # refused, reset, closed early, timed out, malformed, TLS
             raise TransientError(f"s3://{self.bucket}", f"{method} failed: {e!r}") from e
         if status == 200:
-            return body
-        raise self._code_error(*_error_of(status, body))
+            return answer, body
+        raise self._code_error(*_error_of(status, body), subject)
 
 
 class _Stale(Exception):
@@ -127,8 +148,8 @@ class _Pool:
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
 
-    async def exchange(self, message: bytes) -> tuple[int, bytes]:
-        """Send ``message`` and read the answer: its status and body."""
+    async def exchange(self, message: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Send ``message`` and read the answer: its status, headers and body."""
         loop = asyncio.get_running_loop()
         with self._lock:
             conn = self._idle.pop() if self._idle else None
@@ -138,7 +159,7 @@ class _Pool:
                 if conn is None:
                     conn = await _Connection.open(loop, self._host, self._port, self._tls)
                 try:
-                    status, body, reusable = await conn.exchange(loop, message, limit)
+                    status, headers, body, reusable = await conn.exchange(loop, message, limit)
                     break
                 except _Stale as e:
                     conn.close()
@@ -153,7 +174,7 @@ class _Pool:
                 self._idle.append(conn)
         else:
             conn.close()
-        return status, body
+        return status, headers, body
 
     def close(self) -> None:
         with self._lock:
@@ -207,8 +228,9 @@ class _Connection:
 
     async def exchange(
         self, loop: asyncio.AbstractEventLoop, message: bytes, limit: asyncio.Timeout
-    ) -> tuple[int, bytes, bool]:
-        """Send one request, read its answer: (status, body, can the connection be reused)."""
+    ) -> tuple[int, dict[str, str], bytes, bool]:
+        """Send one request, read its answer: (status, headers with lower-case names, body,
+        can the connection be reused)."""
         buf = self._buffer
         try:
             await self._send(loop, message)
@@ -237,14 +259,15 @@ class _Connection:
             while len(buf) < length:
                 if not await self._more(loop, limit):
                     raise ConnectionError("the store closed mid-answer")
-            body = bytes(buf[:length])
+            with memoryview(buf) as view:
+                body = bytes(view[:length])
             del buf[:length]
         else:  # the body ends with the connection
             while await self._more(loop, limit):
                 pass
             body, reusable = bytes(buf), False
             buf.clear()
-        return status, body, reusable and not buf
+        return status, headers, body, reusable and not buf
 
     async def _chunked(self, loop: asyncio.AbstractEventLoop, limit: asyncio.Timeout) -> bytes:
         buf, body = self._buffer, bytearray()

@@ -41,7 +41,7 @@ from s3ferry.errors import (
 )
 from s3ferry.storage.clients import LazyBotocore, Side, make_obstore, resolve_side
 from s3ferry.storage.lean_async import AsyncLeanClient
-from s3ferry.storage.listing import S3_MAX_KEYS, UNTRUSTED_CERTIFICATE, LeanClient, Page
+from s3ferry.storage.listing import S3_MAX_KEYS, UNTRUSTED_CERTIFICATE, Head, LeanClient, Page
 from s3ferry.storage.retry import Pacer, Retrier, pacer_for, retried, retried_async
 
 # Bytes handed to a range consumer at a time: big enough to keep per-chunk
@@ -274,7 +274,7 @@ class S3Store:
 
     @property
     def _lean_async(self) -> AsyncLeanClient:
-        """The client for copies sent from an event loop (built on first use)."""
+        """The client for copies and small GETs sent from an event loop (built on first use)."""
         with self._list_lock:
             if self._copier is None:
                 self._copier = AsyncLeanClient(
@@ -282,13 +282,18 @@ class S3Store:
                     self._side.region,
                     self._side.endpoint_url,
                     self._side.keys,
-                    self._listing_error,
+                    self._object_error,
                     verify_ssl=self._side.config.verify_ssl,
+                    get_headers=_sse_c_headers(self._side.config),
                 )
             return self._copier
 
     def _listing_error(self, code: str, message: str) -> Exception:
         return _by_code(code, message, f"s3://{self.bucket}", bucket_level=code in ("404",))
+
+    @staticmethod
+    def _object_error(code: str, message: str, subject: str) -> Exception:
+        return _by_code(code, message, subject, bucket_level=False)
 
     async def put_small(self, key: str, data: bytes, metadata: Mapping[str, str]) -> str:
         """PUT one object in one request; the server verifies its SHA-256. Returns the ETag."""
@@ -326,24 +331,19 @@ class S3Store:
         """GET one whole object: its bytes (a buffer) and what the response said about it."""
         if _UNSAFE_FOR_OBSTORE.search(key):
             return await asyncio.to_thread(self._get_boto, key)
-        return await self._get_obstore(key)
+        return await self._get_lean(key)
 
     @retried_async
-    async def _get_obstore(self, key: str) -> tuple[Any, ObjectInfo]:
-        import obstore
-
-        with translated(self.url(key)):
-            result = await obstore.get_async(self._obs, key)
-            data = await result.bytes_async()
-        meta = result.meta
-        attrs = {k: v for k, v in result.attributes.items() if k.startswith("s3ferry-")}
+    async def _get_lean(self, key: str) -> tuple[bytes, ObjectInfo]:
+        headers, data = await self._lean_async.get(key)
+        h = Head(headers)
         info = ObjectInfo(
             key=key,
-            size_bytes=meta["size"],
-            etag=(meta["e_tag"] or "").strip('"'),
-            last_modified=meta["last_modified"],
-            metadata=attrs,
-            attributes=dict(result.attributes),
+            size_bytes=int(headers.get("content-length", len(data))),
+            etag=headers.get("etag", "").strip('"'),
+            last_modified=h.last_modified,
+            metadata=h.metadata,
+            attributes=_attributes_of(headers),
         )
         return data, info
 
