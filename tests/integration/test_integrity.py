@@ -136,6 +136,34 @@ def test_corrupt_object_is_not_written(
     assert _temps(tmp_path) == []
 
 
+def test_a_small_put_whose_body_does_not_match_its_sha256_is_refused(
+    bucket: str, store_config: StoreConfig, s3client: Any
+) -> None:
+    """The store, not s3ferry, checks the SHA-256 a small PUT sends; metadata that only an
+    encoding library may send (non-ASCII) takes the other path, with the same result."""
+    import asyncio
+
+    from s3ferry.errors import IntegrityError
+    from s3ferry.storage.s3 import S3Store
+
+    store = S3Store(bucket, store_config)
+    body = b"the bytes read"
+    wrong = hashlib.sha256(b"other bytes").hexdigest()
+
+    with pytest.raises(IntegrityError, match="store rejected the checksum"):
+        asyncio.run(store.put_small("k", body, {"s3ferry-x": "1"}, wrong))
+    etag = asyncio.run(store.put_small("k", body, {"s3ferry-x": "1", "Content-Type": "a/b"}))
+    asyncio.run(store.put_small("ü", body, {"s3ferry-link": "zielé"}))
+
+    head = s3client.head_object(Bucket=bucket, Key="k")
+    assert (etag, head["Metadata"], head["ContentType"]) == (
+        hashlib.md5(body).hexdigest(),
+        {"s3ferry-x": "1"},
+        "a/b",
+    )
+    assert s3client.get_object(Bucket=bucket, Key="ü")["Body"].read() == body
+
+
 def test_whole_object_checksums_hold_across_parallel_ranges(
     tmp_path: Path, bucket: str, store_config: StoreConfig, s3client: Any
 ) -> None:

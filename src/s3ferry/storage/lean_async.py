@@ -18,6 +18,7 @@ as ``sock_*`` take no SSL sockets.
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import socket
 import ssl
@@ -98,6 +99,17 @@ class AsyncLeanClient:
         match = _ETAG.search(body)
         return _etag(match.group(1).decode()) if match else ""
 
+    async def put(self, key: str, body: bytes, sha256_hex: str, headers: Mapping[str, str]) -> str:
+        """PUT ``body`` as ``key`` with ``headers``; returns the ETag. ``sha256_hex`` (the
+        body's SHA-256) goes as the signed payload hash and as the flexible checksum, so
+        the store refuses a body that does not match it (SeaweedFS checks only the latter)."""
+        path = f"{self._path.rstrip('/')}/{key}"
+        subject = f"s3://{self.bucket}/{key}"
+        checksum = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
+        sums = {"x-amz-content-sha256": sha256_hex, "x-amz-checksum-sha256": checksum}
+        answer, _ = await self._request("PUT", path, subject, {**sums, **headers}, body)
+        return _etag(answer.get("etag", ""))
+
     async def get(self, key: str) -> tuple[dict[str, str], bytes]:
         """GET the whole of ``key``: the response's headers (lower-case names) and its body.
 
@@ -111,20 +123,25 @@ class AsyncLeanClient:
         self._pool.close()
 
     async def _request(
-        self, method: str, path: str, subject: str, extra: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        subject: str,
+        extra: Mapping[str, str],
+        content: bytes = b"",
     ) -> tuple[dict[str, str], bytes]:
-        """The headers and body of a successful request without a body; every failure
+        """The headers and body of the answer to a successful request; every failure
         raised (the caller retries)."""
         headers = signed_headers(self._keys, self._region, self._host, method, path, "", extra)
         lines = [
             f"{method} {quote(path, safe='/' + _UNRESERVED)} HTTP/1.1",
             f"Host: {self._host}",
-            *(["Content-Length: 0"] if method == "PUT" else []),
+            *([f"Content-Length: {len(content)}"] if method == "PUT" else []),
             *(f"{name}: {value}" for name, value in headers.items()),
         ]
         try:
             status, answer, body = await self._pool.exchange(
-                ("\r\n".join(lines) + "\r\n\r\n").encode()
+                ("\r\n".join(lines) + "\r\n\r\n").encode(), content
             )
         except ssl.SSLCertVerificationError as e:
             # Permanent: trying again meets the same certificate.
@@ -148,8 +165,11 @@ class _Pool:
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
 
-    async def exchange(self, message: bytes) -> tuple[int, dict[str, str], bytes]:
-        """Send ``message`` and read the answer: its status, headers and body."""
+    async def exchange(
+        self, message: bytes, content: bytes = b""
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Send ``message`` (a request's head) and ``content`` (its body) and read the
+        answer: its status, headers and body."""
         loop = asyncio.get_running_loop()
         with self._lock:
             conn = self._idle.pop() if self._idle else None
@@ -159,7 +179,9 @@ class _Pool:
                 if conn is None:
                     conn = await _Connection.open(loop, self._host, self._port, self._tls)
                 try:
-                    status, headers, body, reusable = await conn.exchange(loop, message, limit)
+                    status, headers, body, reusable = await conn.exchange(
+                        loop, message, content, limit
+                    )
                     break
                 except _Stale as e:
                     conn.close()
@@ -227,13 +249,21 @@ class _Connection:
         self._sock.close()
 
     async def exchange(
-        self, loop: asyncio.AbstractEventLoop, message: bytes, limit: asyncio.Timeout
+        self,
+        loop: asyncio.AbstractEventLoop,
+        message: bytes,
+        content: bytes,
+        limit: asyncio.Timeout,
     ) -> tuple[int, dict[str, str], bytes, bool]:
         """Send one request, read its answer: (status, headers with lower-case names, body,
         can the connection be reused)."""
         buf = self._buffer
         try:
-            await self._send(loop, message)
+            if len(content) <= RECV_BYTES:  # one segment for a small request
+                await self._send(loop, message + content)
+            else:
+                await self._send(loop, message)
+                await self._send(loop, content)
             while (end := buf.find(b"\r\n\r\n")) < 0:
                 if not await self._more(loop, limit):
                     raise _Stale if not buf else ConnectionError("the store closed mid-answer")

@@ -295,11 +295,25 @@ class S3Store:
     def _object_error(code: str, message: str, subject: str) -> Exception:
         return _by_code(code, message, subject, bucket_level=False)
 
-    async def put_small(self, key: str, data: bytes, metadata: Mapping[str, str]) -> str:
-        """PUT one object in one request; the server verifies its SHA-256. Returns the ETag."""
+    async def put_small(
+        self, key: str, data: bytes, metadata: Mapping[str, str], sha256_hex: str | None = None
+    ) -> str:
+        """PUT one object in one request; the server verifies its SHA-256 (``sha256_hex``
+        if the caller has it). Returns the ETag."""
         if _UNSAFE_FOR_OBSTORE.search(key):
             return await asyncio.to_thread(self.put_object, key, data, metadata)
-        return await self._put_obstore(key, data, metadata)
+        headers = None if self._sse_write else _plain_headers(metadata)
+        if headers is None:
+            return await self._put_obstore(key, data, metadata)
+        return await self._put_lean(
+            key, data, sha256_hex or hashlib.sha256(data).hexdigest(), headers
+        )
+
+    @retried_async
+    async def _put_lean(
+        self, key: str, data: bytes, sha256_hex: str, headers: dict[str, str]
+    ) -> str:
+        return await self._lean_async.put(key, data, sha256_hex, headers)
 
     @retried_async
     async def _put_obstore(self, key: str, data: bytes, metadata: Mapping[str, str]) -> str:
@@ -780,6 +794,26 @@ _CONTENT_HEADERS = {
     "Content-Language": "ContentLanguage",
 }
 _ATTRIBUTES = {**_CONTENT_HEADERS, "Storage-Class": "StorageClass"}
+
+
+_PLAIN_VALUE = re.compile(r"[ -~]*")
+
+
+def _plain_headers(attributes: Mapping[str, str]) -> dict[str, str] | None:
+    """The request headers that store ``attributes`` (content headers, storage class and
+    metadata, as obstore's attributes name them); ``None`` when a value is not printable
+    ASCII, which only an encoding library may send."""
+    headers = {}
+    for name, value in attributes.items():
+        if not _PLAIN_VALUE.fullmatch(value) or not _PLAIN_VALUE.fullmatch(name):
+            return None
+        if name in _CONTENT_HEADERS:
+            headers[name] = value
+        elif name == "Storage-Class":
+            headers["x-amz-storage-class"] = value
+        else:
+            headers["x-amz-meta-" + name.lower()] = value
+    return headers
 
 
 def _attributes_of(headers: Mapping[str, str]) -> dict[str, str]:

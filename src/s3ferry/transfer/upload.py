@@ -60,7 +60,7 @@ from s3ferry.transfer.checksums import (
 )
 from s3ferry.transfer.journal import Journal
 from s3ferry.transfer.recorder import Recorder
-from s3ferry.transfer.treehash import TreeHash, tree_hash
+from s3ferry.transfer.treehash import LEAF_BYTES, TreeHash, tree_hash
 
 
 class Readable(Protocol):
@@ -137,8 +137,9 @@ async def upload_small(
             meta = object_metadata(item)
             crc = crc32c(data)
             meta[META_CRC32C] = str(crc)
-            meta[META_SHA256_TREE] = tree_hash(data)
-            await store.put_small(item.key, data, meta)
+            # Up to one leaf (1 MiB) the tree hash is the SHA-256 the PUT signs.
+            meta[META_SHA256_TREE] = digest = tree_hash(data)
+            await store.put_small(item.key, data, meta, digest if len(data) <= LEAF_BYTES else None)
             recorder.done(
                 item.key, item.path, item.size_bytes, "sha256", time.monotonic() - started
             )
