@@ -202,7 +202,7 @@ def _missing(
 ) -> Iterator[ObjectRef]:
     """Source objects (keys relative to the prefix) the destination lacks or holds otherwise;
     ``unsorted`` entries are sorted into the destination's order first."""
-    order = key_order(dst.list_page(dst_prefix, max_keys=1).path_ordered)
+    order = key_order(dst.path_ordered())
     there = ((e.key[len(dst_prefix) :], e) for e in list_objects(dst, dst_prefix))
     ours = (
         e._replace(key=e.key[len(src_prefix) :]) for e in entries if e.key.startswith(src_prefix)

@@ -267,8 +267,8 @@ def _sync_buckets(
     sink(JobStarted("sync", src, dst))
     started = time.monotonic()
     src_prefix, dst_prefix = src_url.as_prefix(), dst_url.as_prefix()
-    order = source.list_page(src_prefix, max_keys=1).path_ordered
-    if target.list_page(dst_prefix, max_keys=1).path_ordered != order:
+    order = source.path_ordered()
+    if target.path_ordered() != order:
         raise UsageError(f"{src} {dst}", "the two stores list keys in different orders")
     workers = default_list_workers()
     pairs = merge_join(
@@ -379,7 +379,7 @@ def _pairs(
     s3: S3Store, local: Path, prefix: str, links: bool, follow: bool
 ) -> Iterator[Pair[LocalSide, Entry]]:
     """Local walk and bucket listing, joined on the key relative to the root and prefix."""
-    path_ordered = s3.list_page(prefix, max_keys=1).path_ordered
+    path_ordered = s3.path_ordered()
     order = key_order(path_ordered)
 
     def local_side() -> Iterator[tuple[str, LocalSide]]:

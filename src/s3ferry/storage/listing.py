@@ -128,6 +128,7 @@ class LeanClient:
         self._sse_headers = dict(head_headers or {})
         self._head_headers = {"x-amz-checksum-mode": "ENABLED", **self._sse_headers}
         self._verify_ssl = verify_ssl
+        self._server: str | None = None  # the Server header of the latest answer
         self._local = threading.local()
         # Kept-alive connections of ranged GETs, closed when this client is collected.
         self._idle: deque[http.client.HTTPConnection] = deque()
@@ -168,6 +169,20 @@ class LeanClient:
         body, server = self._get(query)
         page = _parse(body)
         return replace(page, path_ordered=True) if server.startswith("SeaweedFS") else page
+
+    @property
+    def path_ordered(self) -> bool | None:
+        """Whether the store lists in path-segment order, as its ``Server`` header said
+        (``None`` before its first answer)."""
+        return None if self._server is None else self._server.startswith("SeaweedFS")
+
+    def get(self, key: str) -> bytes:
+        """The body of ``key`` (a whole GET, for small answers only).
+
+        ``key`` must survive URL normalisation (no empty or dot segments).
+        """
+        path = f"{self._path.rstrip('/')}/{key}"
+        return self._request("GET", path, {}, self._sse_headers)[2]
 
     def head(self, key: str, part_number: int | None = None) -> Head | None:
         """HEAD of ``key`` (with its stored checksum); ``None`` if it does not exist.
@@ -313,6 +328,7 @@ class LeanClient:
                 # Permanent: trying again meets the same certificate.
                 raise StoreError(f"s3://{self.bucket}", UNTRUSTED_CERTIFICATE) from e
             raise TransientError(f"s3://{self.bucket}", f"{method} failed: {e}") from e
+        self._server = r.headers.get("Server", "")
         if r.status in (200, 206) or (method == "HEAD" and r.status == 404):
             return r.status, r.headers, data
         code, message = _error_of(r.status, data)

@@ -132,7 +132,6 @@ class S3Store:
         self.bucket = bucket
         with translated(f"s3://{bucket}"):
             self._side = resolve_side(config, max_connections)
-            self._obs = make_obstore(bucket, self._side, max_connections)
             self.retrier = Retrier(_pacer_of(self._side), refresh=self._refresh_credentials)
         self._lazy_boto = LazyBotocore(self._side, max_connections)
         # SSE-C: every request touching an object's bytes carries the key; writes also
@@ -142,15 +141,25 @@ class S3Store:
         self._max_connections = max_connections
         self._lister: LeanClient | None = None
         self._copier: AsyncLeanClient | None = None
+        self._obstore: Any = None
         self._list_lock = threading.Lock()
 
     def _refresh_credentials(self) -> None:
         """Ask for credentials again: obstore caches them until they expire by its clock.
 
-        botocore and the lean client ask the provider on every request.
+        botocore and the lean clients ask the provider on every request.
         """
-        with translated(f"s3://{self.bucket}"):
-            self._obs = make_obstore(self.bucket, self._side, self._max_connections)
+        with self._list_lock:
+            self._obstore = None
+
+    @property
+    def _obs(self) -> Any:
+        """The obstore client, for PUTs of metadata only it can encode (built on first use)."""
+        with self._list_lock:
+            if self._obstore is None:
+                with translated(f"s3://{self.bucket}"):
+                    self._obstore = make_obstore(self.bucket, self._side, self._max_connections)
+            return self._obstore
 
     @property
     def _boto(self) -> Any:
@@ -172,14 +181,17 @@ class S3Store:
         A GET of a key that does not exist tells a missing bucket (NoSuchBucket)
         from a present one (NoSuchKey) in one small request, where HEAD could not.
         """
-        import obstore
-
         try:
-            with translated(f"s3://{self.bucket}"):
-                obstore.get(self._obs, BUCKET_PROBE_KEY)
+            self._lean.get(BUCKET_PROBE_KEY)
         except NotFoundError as e:
             if "bucket" in e.message:
                 raise
+
+    def path_ordered(self) -> bool:
+        """Whether the store lists keys in path-segment order (SeaweedFS) rather than
+        UTF-8 byte order; known from any earlier answer, else asked with a one-key listing."""
+        known = self._lean.path_ordered
+        return known if known is not None else self.list_page(max_keys=1).path_ordered
 
     @retried
     def head(self, key: str) -> ObjectInfo | None:
