@@ -278,7 +278,6 @@ class S3Store:
                     self._side.endpoint_url,
                     self._side.keys,
                     self._listing_error,
-                    self._max_connections,
                     verify_ssl=self._side.config.verify_ssl,
                     head_headers=_sse_c_headers(self._side.config),
                 )
