@@ -9,7 +9,6 @@ that keeps memory independent of the number of items.
 
 from __future__ import annotations
 
-import asyncio
 import queue
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
@@ -55,10 +54,14 @@ class _LargeLane(Generic[T]):
         try:
             self._queue.put_nowait(item)
         except queue.Full:
+            import asyncio
+
             await asyncio.to_thread(self._queue.put, item)
 
     async def close(self) -> None:
         """Let the threads finish their queue and stop; a second call only waits."""
+        import asyncio
+
         if not self._closing:
             self._closing = True
             for _ in self._threads:
@@ -152,6 +155,8 @@ async def drive(
     If the run is interrupted (Ctrl-C cancels the event loop's main task),
     ``cancel()`` tells the large lane to stop before its threads are joined.
     """
+    import asyncio  # here, not at the top: a no-op sync imports this module but never drives
+
     slots = asyncio.Semaphore(small_workers)
     tasks: set[asyncio.Task[None]] = set()
     lane: _LargeLane[T] = _LargeLane(large, large_threads)

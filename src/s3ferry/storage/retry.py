@@ -31,19 +31,22 @@ and a comparison per request.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import random
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from s3ferry.errors import CredentialsExpiredError, S3ferryError, ThrottledError, TransientError
 from s3ferry.events import EventSink, PaceChanged, Retried, discard
+
+if TYPE_CHECKING:
+    import asyncio
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -128,7 +131,9 @@ class Pacer:
             if self._in_flight < self.slots and not self._waiters:
                 self._in_flight += 1
                 return
-            if asyncio._get_running_loop() is not None:
+            # No loop runs where asyncio was never imported (a listing, a no-op sync).
+            aio = sys.modules.get("asyncio")
+            if aio is not None and aio._get_running_loop() is not None:
                 self._in_flight += 1
                 return
             handed = threading.Lock()
@@ -138,6 +143,8 @@ class Pacer:
 
     async def acquire_async(self) -> None:
         """Take a slot, suspending this task (not the event loop) while the limit is reached."""
+        import asyncio
+
         with self._lock:
             if self._in_flight < self.slots and not self._waiters:
                 self._in_flight += 1
@@ -270,6 +277,8 @@ class Retrier:
 
     async def call_async(self, request: Callable[[], Awaitable[T]]) -> T:
         """:meth:`call` for a coroutine: waits suspend the task, never the event loop."""
+        import asyncio
+
         pacer = self.pacer
         await pacer.acquire_async()
         failures: _Failures | None = None

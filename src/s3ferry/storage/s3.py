@@ -12,7 +12,6 @@ that obstore's path model would rewrite (empty or dot segments, a trailing
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hashlib
@@ -24,7 +23,7 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from s3ferry.config import StoreConfig
 from s3ferry.errors import (
@@ -40,9 +39,11 @@ from s3ferry.errors import (
     UnsupportedError,
 )
 from s3ferry.storage.clients import LazyBotocore, Side, make_obstore, resolve_side
-from s3ferry.storage.lean_async import AsyncLeanClient
 from s3ferry.storage.listing import S3_MAX_KEYS, UNTRUSTED_CERTIFICATE, Head, LeanClient, Page
 from s3ferry.storage.retry import Pacer, Retrier, pacer_for, retried, retried_async
+
+if TYPE_CHECKING:
+    from s3ferry.storage.lean_async import AsyncLeanClient
 
 # Bytes handed to a range consumer at a time: big enough to keep per-chunk
 # Python overhead negligible, small enough to bound memory per stream.
@@ -286,6 +287,8 @@ class S3Store:
     @property
     def _lean_async(self) -> AsyncLeanClient:
         """The client for copies and small GETs sent from an event loop (built on first use)."""
+        from s3ferry.storage.lean_async import AsyncLeanClient
+
         with self._list_lock:
             if self._copier is None:
                 self._copier = AsyncLeanClient(
@@ -312,6 +315,8 @@ class S3Store:
         """PUT one object in one request; the server verifies its SHA-256 (``sha256_hex``
         if the caller has it). Returns the ETag."""
         if _UNSAFE_FOR_OBSTORE.search(key):
+            import asyncio
+
             return await asyncio.to_thread(self.put_object, key, data, metadata)
         headers = None if self._sse_write else _plain_headers(metadata)
         if headers is None:
@@ -355,6 +360,8 @@ class S3Store:
     async def get_small(self, key: str) -> tuple[Any, ObjectInfo]:
         """GET one whole object: its bytes (a buffer) and what the response said about it."""
         if _UNSAFE_FOR_OBSTORE.search(key):
+            import asyncio
+
             return await asyncio.to_thread(self._get_boto, key)
         return await self._get_lean(key)
 
@@ -678,6 +685,8 @@ class S3Store:
         or, for encrypted objects and keys that only botocore sends as they are, through
         botocore on a thread of ``executor``."""
         if source._sse_c or self._sse_write or _UNSAFE_FOR_OBSTORE.search(key + "\0" + source_key):
+            import asyncio
+
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(executor, self._copy_boto, source, source_key, key)
         return await self._copy_lean(source.bucket, source_key, key)
