@@ -18,6 +18,7 @@ import hashlib
 import re
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -592,6 +593,12 @@ class S3Store:
         Raises:
             UnsupportedError: the store does not implement object tagging.
         """
+        if not _UNSAFE_FOR_OBSTORE.search(key):
+            root = ET.fromstring(self._lean.get(key, {"tagging": ""}))
+            return {
+                t.findtext("{*}Key") or "": t.findtext("{*}Value") or ""
+                for t in root.iterfind(".//{*}Tag")
+            }
         with translated(self.url(key)):
             r = self._boto.get_object_tagging(Bucket=self.bucket, Key=key)
         return {t["Key"]: t["Value"] for t in r.get("TagSet", ())}
