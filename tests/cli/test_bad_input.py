@@ -364,7 +364,11 @@ def test_destination_fills_up_during_download(
 
     assert run.returncode == PARTIAL_FAILURE, run.stderr
     errors = _errors(run)
-    assert len(errors) == 2, errors
     assert all(("No space left" in e or "File too large" in e) for e in errors), errors
+    failed = {e.split(": ")[1].rsplit("/", 1)[-1] for e in errors}
+    # A full disk is full for every file: the 1-byte file fails too if it is written
+    # while the others fill the tmpfs. A file-size limit spares it.
+    spared = set() if not wrapper and "a.txt" in failed else {"a.txt"}
+    assert failed == {"a.txt", "big.bin", "large.bin"} - spared, errors
     # Only complete files, and no temporary file left behind.
-    assert read_tree(out) == {"a.txt": b"a"}
+    assert read_tree(out) == {name: b"a" for name in spared}
