@@ -26,9 +26,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # started as `python bench/checksum_compare.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import boto3  # noqa: E402
-
 import s3ferry  # noqa: E402
+from bench.run import s3_client  # noqa: E402
 from s3ferry import StoreConfig, TransferConfig  # noqa: E402
 from s3ferry.localserver import LocalS3, LocalS3Info  # noqa: E402
 from s3ferry.transfer.treehash import file_tree_hash  # noqa: E402
@@ -86,13 +85,7 @@ def main() -> None:
     with LocalS3() as info:
         os.environ.update(info.env())
         store = StoreConfig(endpoint_url=info.endpoint_url)
-        boto3.client(
-            "s3",
-            endpoint_url=info.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id=info.access_key_id,
-            aws_secret_access_key=info.secret_access_key,
-        ).create_bucket(Bucket=BUCKET)
+        s3_client(info).create_bucket(Bucket=BUCKET)
         small_parts = TransferConfig(multipart_threshold_bytes=5 * MiB, part_size_bytes=5 * MiB)
         for tree, prefix, transfer in ((data, "d/", None), (one, "one/", small_parts)):
             report = s3ferry.upload(tree, f"s3://{BUCKET}/{prefix}", transfer=transfer, store=store)

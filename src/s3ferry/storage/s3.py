@@ -203,17 +203,7 @@ class S3Store:
                 h = self._lean.head(key)
             if h is None:
                 return None
-            return ObjectInfo(
-                key=key,
-                size_bytes=int(h.headers["content-length"]),
-                etag=h.headers.get("etag", "").strip('"'),
-                last_modified=h.last_modified,
-                metadata=h.metadata,
-                checksum_crc32c=h.headers.get("x-amz-checksum-crc32c"),
-                storage_class=h.headers.get("x-amz-storage-class"),
-                restore=h.headers.get("x-amz-restore"),
-                attributes=_attributes_of(h.headers),
-            )
+            return _info_of(key, h, int(h.headers["content-length"]))
         try:
             with translated(self.url(key)):
                 r = self._boto.head_object(
@@ -369,16 +359,7 @@ class S3Store:
     @retried_async
     async def _get_lean(self, key: str) -> tuple[bytes, ObjectInfo]:
         headers, data = await self._lean_async.get(key)
-        h = Head(headers)
-        info = ObjectInfo(
-            key=key,
-            size_bytes=int(headers.get("content-length", len(data))),
-            etag=headers.get("etag", "").strip('"'),
-            last_modified=h.last_modified,
-            metadata=h.metadata,
-            attributes=_attributes_of(headers),
-        )
-        return data, info
+        return data, _info_of(key, Head(headers), int(headers.get("content-length", len(data))))
 
     @retried
     def _get_boto(self, key: str) -> tuple[bytes, ObjectInfo]:
@@ -841,6 +822,21 @@ def _plain_headers(attributes: Mapping[str, str]) -> dict[str, str] | None:
         else:
             headers["x-amz-meta-" + name.lower()] = value
     return headers
+
+
+def _info_of(key: str, h: Head, size_bytes: int) -> ObjectInfo:
+    """What the (lower-case) headers of a HEAD or GET of ``key`` say about the object."""
+    return ObjectInfo(
+        key=key,
+        size_bytes=size_bytes,
+        etag=h.headers.get("etag", "").strip('"'),
+        last_modified=h.last_modified,
+        metadata=h.metadata,
+        checksum_crc32c=h.headers.get("x-amz-checksum-crc32c"),
+        storage_class=h.headers.get("x-amz-storage-class"),
+        restore=h.headers.get("x-amz-restore"),
+        attributes=_attributes_of(h.headers),
+    )
 
 
 def _attributes_of(headers: Mapping[str, str]) -> dict[str, str]:
