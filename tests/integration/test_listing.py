@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import itertools
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ from support.keys import put_keys
 
 from s3ferry.config import StoreConfig
 from s3ferry.errors import AccessDeniedError, NotFoundError
+from s3ferry.jobs import inventory as inventory_job
 from s3ferry.jobs.listing import Folder, disk_usage, iter_objects, list_bucket
 from s3ferry.listing.bucket import list_objects
 from s3ferry.storage.s3 import S3Store
@@ -148,3 +152,25 @@ def test_shards_never_overlap_or_drop_a_key(
     serial = [e.key for e in list_objects(store, prefix, workers=1)]
     assert parallel == serial
     assert sorted(serial) == sorted(prefix + k for k in keys)
+
+
+def test_an_inventory_whose_shards_end_on_a_write_batch_has_no_empty_line(
+    s3client: Any,
+    bucket: str,
+    store_config: StoreConfig,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Entries go to the gzip stream in batches; a shard of a whole number of batches
+    # once ended with an empty line, which every JSON-lines reader (ours too) refuses.
+    monkeypatch.setattr(inventory_job, "_WRITE_BATCH", 2)
+    keys = [f"k{i}" for i in range(8)]
+    put_keys(s3client, bucket, keys)
+
+    inventory_job.inventory(f"s3://{bucket}", tmp_path, shard_size=4, store=store_config)
+
+    for shard in sorted(tmp_path.glob("part-*.jsonl.gz")):
+        with gzip.open(shard, "rt", encoding="utf-8") as f:
+            assert [json.loads(line)["key"] for line in f] != []
+    _, entries = inventory_job.read_inventory(tmp_path)
+    assert [e.key for e in entries] == keys

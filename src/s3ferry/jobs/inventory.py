@@ -189,6 +189,8 @@ class _ShardWriter:
             self._flush()
 
     def _flush(self) -> None:
+        if not self.batch:
+            return  # an empty batch would write an empty line
         try:
             self.gz.write(_encode(self.batch, self.bucket, self.fmt))
         except OSError as e:
