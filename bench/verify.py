@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import filecmp
+import gzip
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,6 +90,27 @@ def _same_stream(chunks: Iterator[bytes], path: Path) -> bool:
             if f.read(len(chunk)) != chunk:
                 return False
         return f.read(1) == b""
+
+
+def verify_inventory(directory: Path, expected: set[str]) -> str | None:
+    """A finished inventory (manifest.json + gzip JSON-lines shards) holds every key once."""
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    if not manifest.get("complete"):
+        return "manifest.json says the inventory is unfinished"
+    keys: list[str] = []
+    for shard in manifest["shards"]:
+        with gzip.open(directory / shard["file"], "rt", encoding="utf-8") as f:
+            keys.extend(json.loads(line)["key"] for line in f)
+    problems = []
+    if len(keys) != len(expected):
+        problems.append(f"{len(keys):,} entries for {len(expected):,} objects")
+    if len(set(keys)) != len(keys):
+        problems.append(f"{len(keys) - len(set(keys)):,} repeated keys")
+    if set(keys) != expected:
+        problems.append(
+            f"{len(expected - set(keys)):,} keys missing, {len(set(keys) - expected):,} unknown"
+        )
+    return "; ".join(problems) or None
 
 
 def verify_listing(out: Path, expected: set[str], size: int, key_only: bool) -> str | None:
