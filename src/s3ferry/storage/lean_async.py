@@ -110,7 +110,7 @@ class AsyncLeanClient:
         answer, _ = await self._request("PUT", path, subject, {**sums, **headers}, body)
         return _etag(answer.get("etag", ""))
 
-    async def get(self, key: str) -> tuple[dict[str, str], bytes]:
+    async def get(self, key: str) -> tuple[dict[str, str], bytearray]:
         """GET the whole of ``key``: the response's headers (lower-case names) and its body.
 
         ``key`` must survive URL normalisation (no empty or dot segments).
@@ -129,7 +129,7 @@ class AsyncLeanClient:
         subject: str,
         extra: Mapping[str, str],
         content: bytes = b"",
-    ) -> tuple[dict[str, str], bytes]:
+    ) -> tuple[dict[str, str], bytearray]:
         """The headers and body of the answer to a successful request; every failure
         raised (the caller retries)."""
         headers = signed_headers(self._keys, self._region, self._host, method, path, "", extra)
@@ -167,7 +167,7 @@ class _Pool:
 
     async def exchange(
         self, message: bytes, content: bytes = b""
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> tuple[int, dict[str, str], bytearray]:
         """Send ``message`` (a request's head) and ``content`` (its body) and read the
         answer: its status, headers and body."""
         loop = asyncio.get_running_loop()
@@ -254,7 +254,7 @@ class _Connection:
         message: bytes,
         content: bytes,
         limit: asyncio.Timeout,
-    ) -> tuple[int, dict[str, str], bytes, bool]:
+    ) -> tuple[int, dict[str, str], bytearray, bool]:
         """Send one request, read its answer: (status, headers with lower-case names, body,
         can the connection be reused)."""
         buf = self._buffer
@@ -285,21 +285,34 @@ class _Connection:
         if "chunked" in headers.get("transfer-encoding", "").lower():
             body = await self._chunked(loop, limit)
         elif "content-length" in headers:
-            length = int(headers["content-length"])
-            while len(buf) < length:
-                if not await self._more(loop, limit):
-                    raise ConnectionError("the store closed mid-answer")
-            with memoryview(buf) as view:
-                body = bytes(view[:length])
-            del buf[:length]
+            body = await self._body(loop, limit, int(headers["content-length"]))
         else:  # the body ends with the connection
             while await self._more(loop, limit):
                 pass
-            body, reusable = bytes(buf), False
+            body, reusable = bytearray(buf), False
             buf.clear()
         return status, headers, body, reusable and not buf
 
-    async def _chunked(self, loop: asyncio.AbstractEventLoop, limit: asyncio.Timeout) -> bytes:
+    async def _body(
+        self, loop: asyncio.AbstractEventLoop, limit: asyncio.Timeout, length: int
+    ) -> bytearray:
+        """A body of ``length`` bytes, received straight into a buffer of its own: one copy
+        from the socket, where collecting it in the connection's buffer makes three."""
+        buf = self._buffer
+        body = bytearray(length)
+        filled = min(len(buf), length)
+        body[:filled] = buf[:filled]
+        del buf[:filled]
+        view = memoryview(body)
+        while filled < length:
+            received = await self._recv_into(loop, view[filled:])
+            if not received:
+                raise ConnectionError("the store closed mid-answer")
+            filled += received
+            _extend(loop, limit)
+        return body
+
+    async def _chunked(self, loop: asyncio.AbstractEventLoop, limit: asyncio.Timeout) -> bytearray:
         buf, body = self._buffer, bytearray()
         while True:
             line = await self._line(loop, limit)
@@ -310,7 +323,7 @@ class _Connection:
             if size == 0:
                 while await self._line(loop, limit):  # trailers, up to an empty line
                     pass
-                return bytes(body)
+                return body
             while len(buf) < size + 2:
                 if not await self._more(loop, limit):
                     raise ConnectionError("the store closed mid-answer")
@@ -331,11 +344,7 @@ class _Connection:
         data = await self._recv(loop)
         if data:
             self._buffer += data
-            # At least half the idle timeout is left after every read (one reschedule per
-            # half: rescheduling on each read costs more than a small copy's parsing).
-            now = loop.time()
-            if (limit.when() or now) - now < IDLE_TIMEOUT_S / 2:
-                limit.reschedule(now + IDLE_TIMEOUT_S)
+            _extend(loop, limit)
         return bool(data)
 
     async def _send(self, loop: asyncio.AbstractEventLoop, data: bytes) -> None:
@@ -355,6 +364,21 @@ class _Connection:
                     return b""
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                 return b""
+
+    async def _recv_into(self, loop: asyncio.AbstractEventLoop, view: memoryview) -> int:
+        """Receive at most ``len(view)`` bytes into ``view``; 0 at the end of the stream."""
+        if self._tls is None:
+            return await loop.sock_recv_into(self._sock, view)
+        while True:
+            try:
+                data = self._tls.read(len(view))
+                view[: len(data)] = data
+                return len(data)
+            except ssl.SSLWantReadError:
+                if not await self._pull(loop):
+                    return 0
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return 0
 
     async def _handshake(self, loop: asyncio.AbstractEventLoop) -> None:
         assert self._tls is not None
@@ -376,3 +400,11 @@ class _Connection:
         data = await loop.sock_recv(self._sock, RECV_BYTES)
         self._incoming.write(data)
         return bool(data)
+
+
+def _extend(loop: asyncio.AbstractEventLoop, limit: asyncio.Timeout) -> None:
+    """Leave at least half the idle timeout after a read (one reschedule per half:
+    rescheduling on each read costs more than a small copy's parsing)."""
+    now = loop.time()
+    if (limit.when() or now) - now < IDLE_TIMEOUT_S / 2:
+        limit.reschedule(now + IDLE_TIMEOUT_S)

@@ -542,7 +542,7 @@ def _entry(c: Any, decode: Callable[[str], str]) -> Entry:
     )
 
 
-def _error_of(status: int, body: bytes) -> tuple[str, str]:
+def _error_of(status: int, body: bytes | bytearray) -> tuple[str, str]:
     """The S3 error code (or the HTTP status) and message of a failed request."""
     try:
         root = ET.fromstring(body)

@@ -357,7 +357,7 @@ class S3Store:
         return await self._get_lean(key)
 
     @retried_async
-    async def _get_lean(self, key: str) -> tuple[bytes, ObjectInfo]:
+    async def _get_lean(self, key: str) -> tuple[bytearray, ObjectInfo]:
         headers, data = await self._lean_async.get(key)
         return data, _info_of(key, Head(headers), int(headers.get("content-length", len(data))))
 
