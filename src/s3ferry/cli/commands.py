@@ -98,10 +98,7 @@ def exit_code_for(report: JobReport) -> ExitCode:
 
 
 def run_cp(args: argparse.Namespace) -> int:
-    from s3ferry.jobs.copy import copy
-    from s3ferry.jobs.download import download, download_to_stream
-    from s3ferry.jobs.upload import upload, upload_from_stream
-
+    # Each direction imports only its own job: a start costs the modules it loads.
     src, dst = args.source, args.destination
     try:
         transfer = _transfer_config(args)
@@ -112,6 +109,8 @@ def run_cp(args: argparse.Namespace) -> int:
     renderer.start()
     store = _store_config(args, "source" if is_s3_url(src) else "dest")
     if is_s3_url(src) and is_s3_url(dst):
+        from s3ferry.jobs.copy import copy
+
         report = copy(
             src,
             dst,
@@ -122,10 +121,14 @@ def run_cp(args: argparse.Namespace) -> int:
             sink=renderer,
         )
     elif is_s3_url(src) and dst == "-":
+        from s3ferry.jobs.download import download_to_stream
+
         report = download_to_stream(
             src, sys.stdout.buffer, transfer=transfer, store=store, sink=renderer
         )
     elif src == "-" and is_s3_url(dst):
+        from s3ferry.jobs.upload import upload_from_stream
+
         report = upload_from_stream(
             sys.stdin.buffer,  # type: ignore[arg-type]  # BufferedReader has readinto
             dst,
@@ -134,10 +137,14 @@ def run_cp(args: argparse.Namespace) -> int:
             sink=renderer,
         )
     elif is_s3_url(src) and not is_s3_url(dst):
+        from s3ferry.jobs.download import download
+
         report = download(
             src, dst, transfer=transfer, store=store, sink=renderer, state_dir=state_dir(args)
         )
     elif is_s3_url(dst) and not is_s3_url(src):
+        from s3ferry.jobs.upload import upload
+
         report = upload(
             src,
             dst,
