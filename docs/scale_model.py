@@ -27,23 +27,24 @@ VISIBILITY_S = 300  # worker --visibility-timeout default; a heartbeat every thi
 
 # --- measured on the 2-core bench machine (bench/run.py, see docs/scale.md) -----------------
 # One worker process, 10,000 x 4 KiB, SQLite queue, client and server on the same 2 cores.
-SMALL_OBJ_S_SERVER_SIDE = 208.0  # worker --processes 1, --copy-path auto (server-side)
-SMALL_OBJ_S_STREAMED = 229.0  # worker --processes 1 --copy-path streamed
-SMALL_CPU_MS_SERVER_SIDE = 2.43  # client CPU per object of the same runs
-SMALL_CPU_MS_STREAMED = 2.13
+SMALL_OBJ_S_SERVER_SIDE = 577.0  # worker --processes 1, --copy-path auto (server-side)
+SMALL_OBJ_S_STREAMED = 479.0  # worker --processes 1 --copy-path streamed
+SMALL_CPU_MS_SERVER_SIDE = 0.89  # client CPU per object of the same runs
+SMALL_CPU_MS_STREAMED = 1.39
 # One worker process on part tasks: 4 x 512 MiB planned into 412 tasks of 5 MiB, MB/s.
-LARGE_MB_S_SERVER_SIDE = 62.2  # 2,147.5 MB in 34.53 s (UploadPartCopy + ListParts per part)
-LARGE_MB_S_STREAMED = 36.8  # 2,147.5 MB in 58.38 s (ranged GET + UploadPart + ListParts)
+LARGE_MB_S_SERVER_SIDE = 103.9  # 2,147.5 MB in 20.67 s (UploadPartCopy + ListParts per part)
+LARGE_MB_S_STREAMED = 69.4  # 2,147.5 MB in 30.94 s (ranged GET + UploadPart + ListParts)
 LARGE_CPU_S_PER_GB_SERVER_SIDE = 4.37  # client CPU per GB: 9.38 s / 2.1475 GB
-LARGE_CPU_S_PER_GB_STREAMED = 6.92  # 14.86 s / 2.1475 GB
-# One s3ferry ls -r process lists ~100,000 keys in ~4.5 s here (bench --ops list).
-LISTER_KEYS_S_LOCAL = 100_000 / 4.5
+LARGE_CPU_S_PER_GB_STREAMED = 7.05  # 15.14 s / 2.1475 GB
+# One s3ferry ls -r process lists the 100,000 keys of the nested tree in 5.75 s here (median
+# of 3, bench --ops list; the flat key space takes 2.13 s).
+LISTER_KEYS_S_LOCAL = 100_000 / 5.75
 # On S3 a ListObjectsV2 page of 1,000 keys takes longer than on a loopback server: assumed.
 S3_LIST_PAGE_S = 0.08
 LISTER_KEYS_S_S3 = LIST_PAGE / S3_LIST_PAGE_S
 # s3ferry plan (list the source, list the empty destination, queue 1,000 tasks in SQLite):
-# 10,000 objects in 0.9-1.5 s, median of the six plan runs ~1.1 s.
-PLANNER_OBJ_S_LOCAL = 10_000 / 1.1
+# 10,000 objects in 0.60-0.85 s, median of the six plan runs ~0.66 s.
+PLANNER_OBJ_S_LOCAL = 10_000 / 0.66
 
 # --- prices, us-east-1 (assumed; check the current price pages) -----------------------------
 PUT_CLASS_PER_1K = 0.005  # PUT, COPY, POST, LIST; UploadPart(Copy), Create/Complete, ListParts
