@@ -54,7 +54,7 @@ from bench.keys import (  # noqa: E402
     KeySet,
     ensure_seeded,
 )
-from bench.measure import run_timed  # noqa: E402
+from bench.measure import Measurement, run_timed  # noqa: E402
 from bench.report import RunResult, markdown_table  # noqa: E402
 from bench.synctree import (  # noqa: E402
     Obj,
@@ -485,22 +485,7 @@ def run_list_once(
     error = error or verify_listing(out, expected, len(BODY), tool in LIST_KEY_ONLY)
     if error is None:
         out.unlink()
-    result = RunResult(
-        keyset.name,
-        "list",
-        tool,
-        run,
-        keyset.count,
-        keyset.total_bytes,
-        m.exit_code,
-        m.wall_s,
-        m.user_s,
-        m.sys_s,
-        m.max_rss_kib,
-        m.server_cpu_s,
-        ok=error is None,
-        error=error or "",
-    )
+    result = keyset_result(keyset, "list", tool, run, m, error)
     record(bench, result)
     return result
 
@@ -519,25 +504,31 @@ def run_inventory_case(bench: Bench, keyset: KeySet, runs: int) -> list[RunResul
         error = f"exit {m.exit_code}: {m.stderr_tail}" if m.exit_code else None
         error = error or verify_inventory(output, expected)
         shutil.rmtree(output, ignore_errors=True)
-        result = RunResult(
-            keyset.name,
-            "inventory",
-            "s3ferry",
-            run,
-            keyset.count,
-            keyset.total_bytes,
-            m.exit_code,
-            m.wall_s,
-            m.user_s,
-            m.sys_s,
-            m.max_rss_kib,
-            m.server_cpu_s,
-            ok=error is None,
-            error=error or "",
-        )
+        result = keyset_result(keyset, "inventory", "s3ferry", run, m, error)
         record(bench, result)
         results.append(result)
     return results
+
+
+def keyset_result(
+    keyset: KeySet, op: str, tool: str, run: int, m: Measurement, error: str | None
+) -> RunResult:
+    return RunResult(
+        keyset.name,
+        op,
+        tool,
+        run,
+        keyset.count,
+        keyset.total_bytes,
+        m.exit_code,
+        m.wall_s,
+        m.user_s,
+        m.sys_s,
+        m.max_rss_kib,
+        m.server_cpu_s,
+        ok=error is None,
+        error=error or "",
+    )
 
 
 @dataclass(slots=True)
