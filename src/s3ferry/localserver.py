@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -287,12 +288,24 @@ def _wait_healthy(info: LocalS3Info, process: subprocess.Popen[bytes]) -> None:
 
 
 def _log_tail(info: LocalS3Info) -> str:
-    """The last line of the server's log (the log itself goes with a temp data dir)."""
+    """What the server's log says went wrong (the log itself goes with a temp data dir)."""
     try:
-        lines = (Path(info.data_dir) / "weed.log").read_text(errors="replace").splitlines()
+        return log_summary((Path(info.data_dir) / "weed.log").read_text(errors="replace"))
     except OSError:
         return "no log"
-    last = next((line for line in reversed(lines) if line.strip()), "empty log")
+
+
+# A fatal line of Go's glog: "F1126 09:42:59.654507 file.go:26 message".
+_FATAL_LINE = re.compile(r"^F\d{4} \S+ \S+ (.*)$", re.MULTILINE)
+
+
+def log_summary(log: str) -> str:
+    """The first fatal message of a weed log, else its last line: a server that dies logs
+    other components' complaints after the reason."""
+    fatal = _FATAL_LINE.search(log)
+    if fatal:
+        return " ".join(fatal.group(1).split())[:300]
+    last = next((line for line in reversed(log.splitlines()) if line.strip()), "empty log")
     return " ".join(last.split())[:300]
 
 
