@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,12 @@ from s3ferry.config import StoreConfig
 from s3ferry.localserver import LocalS3, LocalS3Info
 
 _bucket_numbers = itertools.count()
+
+# A test run started in the background of a non-interactive shell inherits SIGINT ignored,
+# and so would every s3ferry it starts: the Ctrl-C tests would then see uploads finish
+# (exit 0) instead of stopping. Children get the default back from a handler here.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
