@@ -82,7 +82,7 @@ from bench.verify import (  # noqa: E402
     verify_inventory,
     verify_listing,
     verify_upload,
-)  # noqa: E402
+)
 from s3ferry.localserver import LocalS3, LocalS3Info  # noqa: E402
 
 if TYPE_CHECKING:

@@ -101,14 +101,15 @@ def verify_inventory(directory: Path, expected: set[str]) -> str | None:
     for shard in manifest["shards"]:
         with gzip.open(directory / shard["file"], "rt", encoding="utf-8") as f:
             keys.extend(json.loads(line)["key"] for line in f)
+    found = set(keys)
     problems = []
     if len(keys) != len(expected):
         problems.append(f"{len(keys):,} entries for {len(expected):,} objects")
-    if len(set(keys)) != len(keys):
-        problems.append(f"{len(keys) - len(set(keys)):,} repeated keys")
-    if set(keys) != expected:
+    if len(found) != len(keys):
+        problems.append(f"{len(keys) - len(found):,} repeated keys")
+    if found != expected:
         problems.append(
-            f"{len(expected - set(keys)):,} keys missing, {len(set(keys) - expected):,} unknown"
+            f"{len(expected - found):,} keys missing, {len(found - expected):,} unknown"
         )
     return "; ".join(problems) or None
 

@@ -353,12 +353,13 @@ class _Connection:
             data = self._outgoing.read()
         await loop.sock_sendall(self._sock, data)
 
-    async def _recv(self, loop: asyncio.AbstractEventLoop) -> bytes:
+    async def _recv(self, loop: asyncio.AbstractEventLoop, size: int = RECV_BYTES) -> bytes:
+        """At most ``size`` bytes, as soon as some arrive; empty at the end of the stream."""
         if self._tls is None:
-            return await loop.sock_recv(self._sock, RECV_BYTES)
+            return await loop.sock_recv(self._sock, size)
         while True:
             try:
-                return self._tls.read(RECV_BYTES)
+                return self._tls.read(size)
             except ssl.SSLWantReadError:
                 if not await self._pull(loop):
                     return b""
@@ -369,16 +370,9 @@ class _Connection:
         """Receive at most ``len(view)`` bytes into ``view``; 0 at the end of the stream."""
         if self._tls is None:
             return await loop.sock_recv_into(self._sock, view)
-        while True:
-            try:
-                data = self._tls.read(len(view))
-                view[: len(data)] = data
-                return len(data)
-            except ssl.SSLWantReadError:
-                if not await self._pull(loop):
-                    return 0
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                return 0
+        data = await self._recv(loop, len(view))  # TLS decrypts into bytes of its own
+        view[: len(data)] = data
+        return len(data)
 
     async def _handshake(self, loop: asyncio.AbstractEventLoop) -> None:
         assert self._tls is not None
