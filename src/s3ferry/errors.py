@@ -19,6 +19,10 @@ trying again could help, so callers decide without parsing messages::
     ├── LocalIOError          a local file could not be read or written
     └── Cancelled             the job was interrupted before this object finished
 
+:class:`BodyTooLarge` is no error and never leaves the library: a small GET
+raises it when the object grew since it was listed, and the caller moves
+that object to the lane that does not hold it in memory.
+
 Errors from botocore and obstore are translated into this tree inside
 ``s3ferry.storage`` only; nothing above that layer sees their types.
 """
@@ -94,3 +98,16 @@ class LocalIOError(S3ferryError):
 
 class Cancelled(S3ferryError):
     """The job was interrupted (e.g. Ctrl-C) before this object finished."""
+
+
+class BodyTooLarge(Exception):
+    """A GET's answer holds more than the caller could take (the object grew since it
+    was listed): none of it was kept, and its connection was closed.
+
+    ``size_bytes`` is the announced length, or how much had arrived when a body
+    without one passed the limit.
+    """
+
+    def __init__(self, size_bytes: int) -> None:
+        super().__init__(f"body of {size_bytes} bytes is larger than allowed")
+        self.size_bytes = size_bytes

@@ -196,6 +196,45 @@ def test_whole_object_checksums_hold_across_parallel_ranges(
     assert _temps(tmp_path) == []
 
 
+@pytest.mark.parametrize("job", ["download", "streamed-copy"])
+def test_an_object_that_grew_after_it_was_listed_goes_through_the_ranged_lane(
+    job: str, tmp_path: Path, bucket: str, store_config: StoreConfig, s3client: Any
+) -> None:
+    """The small lane holds whole objects in memory, budgeted by their listed size. One
+    that grew after it was listed (here: as it is queued) is not held whole: it goes
+    through the ranged lane, and arrives whole and verified."""
+    s3client.put_object(Bucket=bucket, Key="g/grew.bin", Body=b"x" * KiB)
+    s3client.put_object(Bucket=bucket, Key="g/same.bin", Body=b"same")
+    grown = os.urandom(3 * MiB + 1)
+    events: list[Event] = []
+
+    def grow_when_queued(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, ObjectQueued) and event.key == "g/grew.bin":
+            s3client.put_object(Bucket=bucket, Key="g/grew.bin", Body=grown)
+
+    if job == "download":
+        report = s3ferry.download(
+            f"s3://{bucket}/g/", tmp_path, store=store_config, sink=grow_when_queued
+        )
+        got = (tmp_path / "grew.bin").read_bytes()
+    else:
+        report = s3ferry.copy(
+            f"s3://{bucket}/g/",
+            f"s3://{bucket}/h/",
+            source_store=store_config,
+            path="streamed",
+            sink=grow_when_queued,
+        )
+        got = s3client.get_object(Bucket=bucket, Key="h/grew.bin")["Body"].read()
+
+    assert report.failures == ()
+    assert got == grown
+    in_parts = {e.key: e.in_parts for e in events if isinstance(e, ObjectDone)}
+    assert in_parts == {"g/grew.bin": True, "g/same.bin": False}
+    assert _temps(tmp_path) == []
+
+
 def test_corrupt_object_to_stream_is_reported(
     tmp_path: Path, bucket: str, store_config: StoreConfig, s3client: Any
 ) -> None:

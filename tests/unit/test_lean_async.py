@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from s3ferry.errors import StoreError, ThrottledError, TransientError
+from s3ferry.errors import BodyTooLarge, StoreError, ThrottledError, TransientError
 from s3ferry.storage.lean_async import AsyncLeanClient
 
 COPIED = b"<CopyObjectResult><ETag>&#34;0123abcd&#34;</ETag></CopyObjectResult>"
@@ -142,11 +142,11 @@ def test_a_get_returns_headers_and_body_and_names_the_object_it_could_not_find()
         client = _client(endpoint)
 
         async def run() -> None:
-            headers, got = await client.get("d/ü")
+            headers, got = await client.get("d/ü", len(body))
             assert got == body
             assert (headers["etag"], headers["x-amz-meta-s3ferry-mtime"]) == ('"e1"', "7")
             with pytest.raises(StoreError, match="^s3://dst/gone: NoSuchKey$"):
-                await client.get("gone")
+                await client.get("gone", 1)
 
         try:
             asyncio.run(run())
@@ -154,3 +154,50 @@ def test_a_get_returns_headers_and_body_and_names_the_object_it_could_not_find()
             client.close()
     assert requests[0].decode().startswith("GET /dst/d/%C3%BC HTTP/1.1\r\n")
     assert "Content-Length" not in requests[0].decode()
+
+
+def _to_close(body: bytes) -> Callable[[bytes], bytes]:
+    return lambda _: b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked", "to-close"])
+def test_a_get_larger_than_allowed_is_refused_before_it_is_held_and_its_connection_dropped(
+    framing: str,
+) -> None:
+    body = b"x" * 10_000
+    too_large = {
+        "content-length": answer(body),
+        "chunked": lambda _: (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"".join(b"%x\r\n%s\r\n" % (1000, body[i : i + 1000]) for i in range(0, 10_000, 1000))
+            + b"0\r\n\r\n"
+        ),
+        "to-close": _to_close(body),
+    }[framing]
+    # The second GET must come on a new connection: the first one's body was left unread.
+    with server([[too_large], [answer(body[:100])]]) as (endpoint, requests):
+        client = _client(endpoint)
+
+        async def run() -> None:
+            with pytest.raises(BodyTooLarge) as refused:
+                await client.get("grew", 9_999)
+            assert refused.value.size_bytes > 9_999
+            _, got = await client.get("small", 100)
+            assert got == body[:100]
+
+        try:
+            asyncio.run(run())
+        finally:
+            client.close()
+    assert len(requests) == 2
+
+
+def test_an_error_answer_is_read_whatever_the_limit() -> None:
+    missing = b"<Error><Code>NoSuchKey</Code><Message>" + b"m" * 500 + b"</Message></Error>"
+    with server([[answer(missing, b"404 Not Found")]]) as (endpoint, _):
+        client = _client(endpoint)
+        try:
+            with pytest.raises(StoreError, match="NoSuchKey$"):
+                asyncio.run(client.get("gone", 0))
+        finally:
+            client.close()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from s3ferry.config import StoreConfig, TransferConfig, resolve
-from s3ferry.errors import LocalIOError, NotFoundError, S3ferryError, UsageError
+from s3ferry.errors import BodyTooLarge, LocalIOError, NotFoundError, S3ferryError, UsageError
 from s3ferry.events import EventSink, JobStarted, discard
 from s3ferry.jobs.lanes import drive, job_journal, open_store, routed
 from s3ferry.jobs.report import JobReport
@@ -198,7 +198,11 @@ def run_downloads(
         items = _not_done(items, journal, recorder)
 
     async def small(item: DownloadItem) -> None:
-        await download_small(s3, item, budget, recorder, journal)
+        try:
+            await download_small(s3, item, budget, recorder, journal)
+        except BodyTooLarge:
+            # Grown since it was listed: memory stays bounded if it goes in ranges.
+            await asyncio.to_thread(large.download, item)
 
     try:
         asyncio.run(

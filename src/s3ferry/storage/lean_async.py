@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-from s3ferry.errors import StoreError, TransientError
+from s3ferry.errors import BodyTooLarge, StoreError, TransientError
 from s3ferry.storage.listing import (
     UNTRUSTED_CERTIFICATE,
     _error_of,
@@ -110,13 +110,17 @@ class AsyncLeanClient:
         answer, _ = await self._request("PUT", path, subject, {**sums, **headers}, body)
         return _etag(answer.get("etag", ""))
 
-    async def get(self, key: str) -> tuple[dict[str, str], bytearray]:
+    async def get(self, key: str, max_bytes: int) -> tuple[dict[str, str], bytearray]:
         """GET the whole of ``key``: the response's headers (lower-case names) and its body.
 
         ``key`` must survive URL normalisation (no empty or dot segments).
+
+        Raises:
+            BodyTooLarge: the object holds more than ``max_bytes``.
         """
         path = f"{self._path.rstrip('/')}/{key}"
-        return await self._request("GET", path, f"s3://{self.bucket}/{key}", self._get_headers)
+        subject = f"s3://{self.bucket}/{key}"
+        return await self._request("GET", path, subject, self._get_headers, max_body=max_bytes)
 
     def close(self) -> None:
         """Close the idle connections (those in use close when their request ends)."""
@@ -129,9 +133,11 @@ class AsyncLeanClient:
         subject: str,
         extra: Mapping[str, str],
         content: bytes = b"",
+        max_body: int | None = None,
     ) -> tuple[dict[str, str], bytearray]:
         """The headers and body of the answer to a successful request; every failure
-        raised (the caller retries)."""
+        raised (the caller retries), and :class:`BodyTooLarge` for a successful answer
+        whose body would pass ``max_body``."""
         headers = signed_headers(self._keys, self._region, self._host, method, path, "", extra)
         lines = [
             f"{method} {quote(path, safe='/' + _UNRESERVED)} HTTP/1.1",
@@ -141,7 +147,7 @@ class AsyncLeanClient:
         ]
         try:
             status, answer, body = await self._pool.exchange(
-                ("\r\n".join(lines) + "\r\n\r\n").encode(), content
+                ("\r\n".join(lines) + "\r\n\r\n").encode(), content, max_body
             )
         except ssl.SSLCertVerificationError as e:
             # Permanent: trying again meets the same certificate.
@@ -166,10 +172,10 @@ class _Pool:
         self._lock = threading.Lock()
 
     async def exchange(
-        self, message: bytes, content: bytes = b""
+        self, message: bytes, content: bytes = b"", max_body: int | None = None
     ) -> tuple[int, dict[str, str], bytearray]:
         """Send ``message`` (a request's head) and ``content`` (its body) and read the
-        answer: its status, headers and body."""
+        answer: its status, headers and body (a 200's body at most ``max_body`` bytes)."""
         loop = asyncio.get_running_loop()
         with self._lock:
             conn = self._idle.pop() if self._idle else None
@@ -180,7 +186,7 @@ class _Pool:
                     conn = await _Connection.open(loop, self._host, self._port, self._tls)
                 try:
                     status, headers, body, reusable = await conn.exchange(
-                        loop, message, content, limit
+                        loop, message, content, limit, max_body
                     )
                     break
                 except _Stale as e:
@@ -254,9 +260,11 @@ class _Connection:
         message: bytes,
         content: bytes,
         limit: asyncio.Timeout,
+        max_body: int | None = None,
     ) -> tuple[int, dict[str, str], bytearray, bool]:
         """Send one request, read its answer: (status, headers with lower-case names, body,
-        can the connection be reused)."""
+        can the connection be reused). A 200 whose body passes ``max_body`` raises
+        :class:`BodyTooLarge` once that is known, leaving the rest unread."""
         buf = self._buffer
         try:
             if len(content) <= RECV_BYTES:  # one segment for a small request
@@ -282,13 +290,20 @@ class _Connection:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         reusable = headers.get("connection", "").lower() != "close"
+        most = max_body if status == 200 else None
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            body = await self._chunked(loop, limit)
+            body = await self._chunked(loop, limit, most)
         elif "content-length" in headers:
-            body = await self._body(loop, limit, int(headers["content-length"]))
+            length = int(headers["content-length"])
+            if most is not None and length > most:
+                raise BodyTooLarge(length)
+            body = await self._body(loop, limit, length)
         else:  # the body ends with the connection
-            while await self._more(loop, limit):
-                pass
+            while most is None or len(buf) <= most:
+                if not await self._more(loop, limit):
+                    break
+            else:
+                raise BodyTooLarge(len(buf))
             body, reusable = bytearray(buf), False
             buf.clear()
         return status, headers, body, reusable and not buf
@@ -312,7 +327,9 @@ class _Connection:
             _extend(loop, limit)
         return body
 
-    async def _chunked(self, loop: asyncio.AbstractEventLoop, limit: asyncio.Timeout) -> bytearray:
+    async def _chunked(
+        self, loop: asyncio.AbstractEventLoop, limit: asyncio.Timeout, most: int | None
+    ) -> bytearray:
         buf, body = self._buffer, bytearray()
         while True:
             line = await self._line(loop, limit)
@@ -324,6 +341,8 @@ class _Connection:
                 while await self._line(loop, limit):  # trailers, up to an empty line
                     pass
                 return body
+            if most is not None and len(body) + size > most:
+                raise BodyTooLarge(len(body) + size)
             while len(buf) < size + 2:
                 if not await self._more(loop, limit):
                     raise ConnectionError("the store closed mid-answer")

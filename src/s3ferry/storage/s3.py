@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from s3ferry.config import StoreConfig
 from s3ferry.errors import (
     AccessDeniedError,
+    BodyTooLarge,
     CredentialsExpiredError,
     IntegrityError,
     NotFoundError,
@@ -348,23 +349,31 @@ class S3Store:
             )
         return str(r["ETag"]).strip('"')
 
-    async def get_small(self, key: str) -> tuple[Any, ObjectInfo]:
-        """GET one whole object: its bytes (a buffer) and what the response said about it."""
+    async def get_small(self, key: str, max_bytes: int) -> tuple[Any, ObjectInfo]:
+        """GET one whole object: its bytes (a buffer) and what the response said about it.
+
+        Raises:
+            BodyTooLarge: the object holds more than ``max_bytes`` (it grew since it was
+                listed); none of it was read into memory.
+        """
         if _UNSAFE_FOR_OBSTORE.search(key):
             import asyncio
 
-            return await asyncio.to_thread(self._get_boto, key)
-        return await self._get_lean(key)
+            return await asyncio.to_thread(self._get_boto, key, max_bytes)
+        return await self._get_lean(key, max_bytes)
 
     @retried_async
-    async def _get_lean(self, key: str) -> tuple[bytearray, ObjectInfo]:
-        headers, data = await self._lean_async.get(key)
+    async def _get_lean(self, key: str, max_bytes: int) -> tuple[bytearray, ObjectInfo]:
+        headers, data = await self._lean_async.get(key, max_bytes)
         return data, _info_of(key, Head(headers), int(headers.get("content-length", len(data))))
 
     @retried
-    def _get_boto(self, key: str) -> tuple[bytes, ObjectInfo]:
+    def _get_boto(self, key: str, max_bytes: int) -> tuple[bytes, ObjectInfo]:
         with translated(self.url(key)):
             r = self._boto.get_object(Bucket=self.bucket, Key=key, **self._sse_c)
+            if r["ContentLength"] > max_bytes:
+                r["Body"].close()
+                raise BodyTooLarge(r["ContentLength"])
             data = r["Body"].read()
         return data, ObjectInfo(
             key=key,
@@ -925,7 +934,7 @@ def translated(subject: str, bucket_level: bool = False) -> Iterator[None]:
     """Translate botocore and obstore errors raised inside the block into our tree."""
     try:
         yield
-    except S3ferryError:
+    except (S3ferryError, BodyTooLarge):
         raise
     except Exception as e:  # noqa: BLE001 - classified below, re-raised if unknown
         raise _translate(e, subject, bucket_level) from e

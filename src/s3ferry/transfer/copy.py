@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from s3ferry.config import TransferConfig, part_size_for
 from s3ferry.errors import (
     AccessDeniedError,
+    BodyTooLarge,
     Cancelled,
     IntegrityError,
     NotFoundError,
@@ -171,7 +172,14 @@ class Copier:
 
     async def copy_small(self, item: CopyItem) -> None:
         """Copy an object in one request each way at most: below the multipart threshold,
-        or, server-side, below :data:`SINGLE_COPY_MAX_BYTES`."""
+        or, server-side, below :data:`SINGLE_COPY_MAX_BYTES`. One that grew since it was
+        listed, past what its streamed copy may hold in memory, is copied in parts."""
+        try:
+            await self._copy_whole(item)
+        except BodyTooLarge:
+            await asyncio.to_thread(self.copy_large, item)
+
+    async def _copy_whole(self, item: CopyItem) -> None:
         started = time.monotonic()
         with self._recorder.reporting(item.key, self._dest.url(item.dest_key)):
             loop = asyncio.get_running_loop()
@@ -192,7 +200,7 @@ class Copier:
             else:
                 taken = await self._small_bytes.acquire(item.size_bytes)
                 try:
-                    data, info = await self._source.get_small(item.key)
+                    data, info = await self._source.get_small(item.key, taken)
                     method = verify_small(info, memoryview(data))
                     await self._dest.put_small(item.dest_key, data, info.attributes)
                 finally:

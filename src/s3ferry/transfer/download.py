@@ -125,12 +125,17 @@ async def download_small(
     recorder: Recorder,
     journal: Journal | None = None,
 ) -> None:
-    """GET one small object into ``item.path``; the outcome goes to ``recorder``, ``journal``."""
+    """GET one small object into ``item.path``; the outcome goes to ``recorder``, ``journal``.
+
+    Raises:
+        BodyTooLarge: the object grew since it was listed; nothing was reported for it
+            (the caller downloads it in ranges).
+    """
     taken = await budget.acquire(item.size_bytes)
     started = time.monotonic()
     try:
         with recorder.reporting(item.key, item.path):
-            data, info = await store.get_small(item.key)
+            data, info = await store.get_small(item.key, taken)
             if info.size_bytes < WRITE_ON_LOOP_MAX_BYTES:
                 method = _write_verified(info, memoryview(data), item.path)
             else:
