@@ -58,6 +58,9 @@ def test_migrate_on_one_server_then_again(
     s3client: Any, bucket: str, store_config: StoreConfig, tmp_path: Path
 ) -> None:
     expected = _fill(s3client, bucket, 150, 1)
+    tags = {"TagSet": [{"Key": "team", "Value": "α ops"}]}
+    for key in ("data/big/b0", "data/d0/o00000"):  # a split object and a small one
+        s3client.put_object_tagging(Bucket=bucket, Key=key, Tagging=tags)
     worker = WorkerConfig(source_store=store_config, dest_store=store_config, wait_seconds=0.5)
     report = migrate(
         f"s3://{bucket}/data/",
@@ -74,6 +77,8 @@ def test_migrate_on_one_server_then_again(
     assert (done.done_objects, done.done_bytes) == (len(expected), report.plan.size_bytes)
     assert done.stats.done == report.tasks_done and (done.dead_objects, done.dead_bytes) == (0, 0)
     assert not _open_uploads(s3client, bucket)
+    for key in ("copy/big/b0", "copy/d0/o00000"):
+        assert s3client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"] == tags["TagSet"]
     again = migrate(
         f"s3://{bucket}/data/", f"s3://{bucket}/copy/", workers=1, state_dir=tmp_path, worker=worker
     )

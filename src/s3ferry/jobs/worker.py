@@ -33,7 +33,7 @@ from s3ferry.planning.tasks import ObjectRef, ObjectsTask, PartTask, Task, alrea
 from s3ferry.queueing import QueueAccess
 from s3ferry.queueing.base import Message, QueueStats, TaskQueue
 from s3ferry.storage.s3 import S3Store
-from s3ferry.transfer.copy import CopyItem, CopyPools, ServerSideProbe
+from s3ferry.transfer.copy import CopyItem, CopyPools, ServerSideProbe, copy_tags
 from s3ferry.transfer.recorder import Recorder
 
 # Worker processes that die are replaced, this many times per process on average.
@@ -150,7 +150,8 @@ class TaskRunner:
     def _part(
         self, task: PartTask, src: S3Store, dst: S3Store, sp: str, dp: str
     ) -> tuple[int, int, int]:
-        """Send one part; whoever then finds every part there completes the upload.
+        """Send one part; whoever then finds every part there completes the upload and
+        gives it the source's tags.
 
         Two workers finishing the last parts at once may both complete it: a
         store that accepts the second completion counts the object twice in
@@ -179,9 +180,12 @@ class TaskRunner:
             dst.complete_copy_multipart(key, task.upload_id, parts)
         except NotFoundError:
             # The upload is gone: fine if someone completed it, else the task cannot succeed.
+            # Its tags are put again: who completed it may have died before putting them.
             _check_complete(dst, key, task.object)
+            copy_tags(src, source_key, dst, key)
             return 0, int(not sent), sent
         _check_complete(dst, key, task.object)
+        copy_tags(src, source_key, dst, key)
         return 1, 0, sent
 
 

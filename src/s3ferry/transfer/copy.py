@@ -261,10 +261,7 @@ class Copier:
         except BaseException:
             self._dest.abort_multipart(item.dest_key, upload_id)
             raise
-        with tagging_optional():
-            tags = self._source.get_tags(item.key)
-            if tags:
-                self._dest.put_tags(item.dest_key, tags)
+        copy_tags(self._source, item.key, self._dest, item.dest_key)
         return method
 
     def _copy_parts(
@@ -331,6 +328,15 @@ class Copier:
             raise IntegrityError(
                 self._dest.url(item.dest_key), f"copy holds {got}, source has {size_bytes}"
             )
+
+
+def copy_tags(source: S3Store, key: str, dest: S3Store, dest_key: str) -> None:
+    """Give a completed multipart copy its source's tags (which a multipart upload does
+    not carry), unless either store lacks tagging; doing it twice does no harm."""
+    with tagging_optional():
+        tags = source.get_tags(key)
+        if tags:
+            dest.put_tags(dest_key, tags)
 
 
 def _collected(futures: list[tuple[int, int, Future[str]]]) -> list[ListedPart]:
