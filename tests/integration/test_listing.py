@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.keys import put_keys
+from support.moto import ACCESS, REGION, client, moto_server
 
 from s3ferry.config import StoreConfig
 from s3ferry.errors import AccessDeniedError, NotFoundError
@@ -23,7 +24,7 @@ from s3ferry.storage.s3 import S3Store
 _examples = itertools.count()
 
 # SeaweedFS stores "a//b" as "a/b" and a folder marker "p/" and an object "p"
-# as one entry, so those keys are tested in the parser's unit tests only.
+# as one entry: such keys are listed from moto's S3 below.
 AWKWARD_KEYS = [
     "plain.txt",
     "with space/a+b.txt",
@@ -54,6 +55,34 @@ def test_awkward_keys_come_back_exactly_in_s3_order(
     entry = next(iter_objects(f"s3://{bucket}/plain", store=store_config))
     assert (entry.key, entry.size_bytes, entry.storage_class) == ("plain.txt", 1, "STANDARD")
     assert len(entry.etag) == 32 and entry.last_modified.startswith("20")
+
+
+def test_keys_seaweedfs_folds_are_listed_exactly_from_a_store_that_keeps_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Empty segments, a leading "/", and an object beside its folder marker: SeaweedFS
+    folds these keys together, moto's S3 keeps each as given."""
+    keys = ["a//b", "a/b", "a//", "a/", "a///c", "p", "p/", "p//q", "/lead", "//", "trail//"]
+    for name, value in {**ACCESS, "AWS_REGION": REGION}.items():
+        monkeypatch.setenv(name, value)
+    with moto_server() as endpoint:
+        s3 = client(endpoint)
+        s3.create_bucket(Bucket="odd")
+        for key in keys:
+            s3.put_object(Bucket="odd", Key=key, Body=key.encode())
+        config = StoreConfig(endpoint_url=endpoint)
+        store = S3Store("odd", config)
+        for workers, page_keys in ((1, 1000), (4, 1), (3, 2)):
+            listed = [e.key for e in list_objects(store, workers=workers, page_keys=page_keys)]
+            assert listed == sorted(keys, key=str.encode)
+        for prefix in ("", "a/", "p/"):
+            answer = s3.list_objects_v2(Bucket="odd", Prefix=prefix, Delimiter="/")
+            expected = sorted(
+                [o["Key"] for o in answer.get("Contents", ())]
+                + [p["Prefix"] for p in answer.get("CommonPrefixes", ())]
+            )
+            level = list_bucket(f"s3://odd/{prefix}", store=config)
+            assert [e.prefix if isinstance(e, Folder) else e.key for e in level] == expected
 
 
 def test_one_level_listing_merges_folders_and_objects(

@@ -62,6 +62,13 @@ def test_url_encoded_keys_decode_exactly_on_the_fast_path() -> None:
     assert page.truncated and page.continuation == "tok"
 
 
+def test_a_split_point_echoed_unencoded_does_not_break_the_page() -> None:
+    # moto echoes StartAfter raw even with encoding-type=url; "\x17" is no XML character.
+    rows = [{"Key": "a%2F%2Fb", "Size": "1", "ETag": "e", "LastModified": "t"}]
+    page = _parse(_page(rows, extra="<StartAfter>a//\x17</StartAfter>"))
+    assert [e.key for e in page.entries] == ["a//b"]
+
+
 def test_entries_with_differing_fields_fall_back_to_the_xml_parser() -> None:
     rows = [
         {"Key": "a", "Size": "1", "ETag": '"e1"', "LastModified": "t1"},
