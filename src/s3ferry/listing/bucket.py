@@ -3,8 +3,10 @@
 The key range under a prefix is cut into shards ``(after, upto]``. Workers
 list shards page by page with ``start-after``. While the consumer waits for
 its next page, a worker with nothing to do splits the earliest shard still
-being listed, one split at a time: at a common prefix (``/``) past its
-cursor when the keys have structure, else at the midpoint of the remaining
+being listed, one split at a time: when the keys have structure, at the
+middle common prefix (``/``) of its remaining range, at the highest directory
+level that has one there (a tree is cut into halves, not into slivers next to
+the cursor); else at the midpoint of the remaining
 key range (:func:`.keyspace.midpoint`), probing with a one-key page that the
 upper half is not empty. This works on any key space: nested trees, flat
 keys, any Unicode. A consumer that one worker keeps fed (a sync's
@@ -234,19 +236,27 @@ class _Lister:
         return self.order(lo) < k and (hi is None or k < self.order(hi))
 
     def _structural_point(self, lo: str, hi: str | None) -> str | None:
-        """The middle common prefix after ``lo``, one directory level up at a time."""
-        level = lo[: lo.rfind("/") + 1]
+        """The middle common prefix between ``lo`` and ``hi`` at the highest directory
+        level that has one, going down toward ``lo`` a level at a time: the split nearest
+        to halving the range.
+
+        Some stores (SeaweedFS) also return deeper prefixes at a level; only the
+        shallowest found count.
+        """
+        level = self.prefix
         while True:
-            level = level if len(level) > len(self.prefix) else self.prefix
             page = self.store.list_page(
                 level, start_after=lo, delimiter="/", max_keys=min(self.page_keys, PROBE_KEYS)
             )
             inside = [p for p in page.prefixes if self._between(lo, p, hi)]
             if inside:
-                return inside[len(inside) // 2]
-            if level == self.prefix:
+                depth = min(p.count("/") for p in inside)
+                top = [p for p in inside if p.count("/") == depth]
+                return top[len(top) // 2]
+            below = lo.find("/", len(level))
+            if below < 0:
                 return None
-            level = level[: level.rstrip("/").rfind("/") + 1]
+            level = lo[: below + 1]
 
     def _probed_point(self, lo: str, hi: str | None, near: str) -> str | None:
         """A midpoint of ``(lo, hi)`` with keys above it, found by bisection.
