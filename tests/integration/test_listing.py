@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from s3ferry.config import StoreConfig
 from s3ferry.errors import AccessDeniedError, NotFoundError
 from s3ferry.jobs import inventory as inventory_job
 from s3ferry.jobs.listing import Folder, disk_usage, iter_objects, list_bucket
-from s3ferry.listing.bucket import list_objects
+from s3ferry.listing.bucket import _Lister, list_objects
 from s3ferry.storage.s3 import S3Store
 
 _examples = itertools.count()
@@ -83,6 +84,34 @@ def test_keys_seaweedfs_folds_are_listed_exactly_from_a_store_that_keeps_them(
             )
             level = list_bucket(f"s3://odd/{prefix}", store=config)
             assert [e.prefix if isinstance(e, Folder) else e.key for e in level] == expected
+
+
+def test_workers_whose_split_found_nothing_split_again_later(
+    s3client: Any, bucket: str, store_config: StoreConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first three splits find nothing (as early splits of flat keys with a long
+    shared prefix can). The workers that tried must not give up: that once left one
+    worker listing a 1,000,000-key bucket alone."""
+    keys = [f"k{i:05d}" for i in range(400)]
+    put_keys(s3client, bucket, keys)
+    split, failed = _Lister._split, itertools.count()
+
+    def nothing_at_first(self: _Lister, victim: Any) -> Any:
+        return None if next(failed) < 3 else split(self, victim)
+
+    monkeypatch.setattr(_Lister, "_split", nothing_at_first)
+    store = S3Store(bucket, store_config)
+    listers: set[str] = set()
+    page = store.list_page
+
+    def counted(prefix: str, **kw: Any) -> Any:
+        if kw["max_keys"] == 10:
+            listers.add(threading.current_thread().name)
+        return page(prefix, **kw)
+
+    monkeypatch.setattr(store, "list_page", counted)
+    assert [e.key for e in list_objects(store, workers=4, page_keys=10)] == keys
+    assert len(listers - {"MainThread"}) >= 2
 
 
 def test_one_level_listing_merges_folders_and_objects(

@@ -40,6 +40,8 @@ PAGES_PER_WORKER = 16
 HEAD_PAGES = 4
 # Probes of an empty upper half before a shard is left unsplit.
 SPLIT_PROBES = 12
+# Pages a shard must list after a split of it found nothing, before it is tried again.
+SPLIT_RETRY_PAGES = 4
 # Entries asked for when looking for common prefixes to split at: a probe
 # should cost the server far less than a page.
 PROBE_KEYS = 100
@@ -58,8 +60,10 @@ class _Shard:
     splitting: bool = False
     # The first key of the last page: keys near the cursor share a prefix with it.
     page_first: str = ""
-    # The cursor when a split last found nothing to split off.
-    unsplittable_at: str | None = None
+    # Pages accepted, and how many there must be before it is split again (a split
+    # that found nothing to split off is not tried again at once).
+    listed: int = 0
+    split_after: int = 0
 
     def kept(self, entries: list[Entry], order: KeyOrder) -> list[Entry]:
         if self.upto is None:
@@ -175,34 +179,38 @@ class _Lister:
                 self.cond.notify_all()
 
     def _claim(self) -> _Shard | None:
-        """A shard to list: an idle one, else a new one split off a busy one."""
-        with self.cond:
-            while not self.stopped:
-                for shard in self.shards:
-                    if not shard.busy and not shard.done:
-                        shard.busy = True
-                        return shard
-                if not self.shards:
-                    return None
-                victim = self._victim()
-                if victim is not None:
-                    victim.splitting = True
-                    self.splitting += 1
-                    break
-                self.cond.wait(0.2)
-            else:
-                return None
-        new: _Shard | None = None
-        try:
-            new = self._split(victim)
-            return new
-        finally:
+        """A shard to list: an idle one, else a new one split off a busy one; ``None``
+        once the listing is over. A split that finds nothing is tried again later (on
+        that shard, once its cursor moved)."""
+        while True:
             with self.cond:
-                victim.splitting = False
-                if new is None:
-                    victim.unsplittable_at = victim.cursor
-                self.splitting -= 1
-                self.cond.notify_all()
+                while not self.stopped:
+                    for shard in self.shards:
+                        if not shard.busy and not shard.done:
+                            shard.busy = True
+                            return shard
+                    if not self.shards:
+                        return None
+                    victim = self._victim()
+                    if victim is not None:
+                        victim.splitting = True
+                        self.splitting += 1
+                        break
+                    self.cond.wait(0.2)
+                else:
+                    return None
+            new: _Shard | None = None
+            try:
+                new = self._split(victim)
+            finally:
+                with self.cond:
+                    victim.splitting = False
+                    if new is None:
+                        victim.split_after = victim.listed + SPLIT_RETRY_PAGES
+                    self.splitting -= 1
+                    self.cond.notify_all()
+            if new is not None:
+                return new
 
     def _victim(self) -> _Shard | None:
         """The earliest shard worth splitting, while the consumer waits and no other split
@@ -210,7 +218,7 @@ class _Lister:
         if not self.starved or self.splitting or len(self.shards) >= self.max_shards:
             return None
         for shard in self.shards:
-            idle = shard.done or shard.splitting or shard.unsplittable_at == shard.cursor
+            idle = shard.done or shard.splitting or shard.listed < shard.split_after
             if shard.busy and not idle:
                 return shard
         return None
@@ -286,6 +294,7 @@ class _Lister:
                 shard.pages.append(kept)
                 self.buffered += 1
                 shard.page_first, shard.cursor = kept[0].key, kept[-1].key
+                shard.listed += 1
             if not page.truncated or len(kept) < len(page.entries):
                 shard.done = True
             self.cond.notify_all()
