@@ -181,7 +181,7 @@ class _Lister:
     def _claim(self) -> _Shard | None:
         """A shard to list: an idle one, else a new one split off a busy one; ``None``
         once the listing is over. A split that finds nothing is tried again later (on
-        that shard, once its cursor moved)."""
+        that shard, :data:`SPLIT_RETRY_PAGES` pages on)."""
         while True:
             with self.cond:
                 while not self.stopped:
