@@ -206,22 +206,9 @@ def result(
     note: str = "",
     files: int | None = None,
 ) -> RunResult:
-    return RunResult(
-        dataset.name,
-        op,
-        tool,
-        run,
-        len(dataset.files) if files is None else files,
-        dataset.total_bytes,
-        m.exit_code,
-        m.wall_s,
-        m.user_s,
-        m.sys_s,
-        m.max_rss_kib,
-        m.server_cpu_s,
-        ok=error is None,
-        error=error or "",
-        note=note,
+    count = len(dataset.files) if files is None else files
+    return RunResult.measured(
+        dataset.name, op, tool, run, count, dataset.total_bytes, m, error, note
     )
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from statistics import median
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.measure import Measurement
 
 REFERENCE_TOOL = "s3ferry"
 COLUMNS = (
@@ -38,6 +42,38 @@ class RunResult:
     ok: bool
     error: str
     note: str = ""  # e.g. s3ferry's copy path: objects server-side, bytes via the client
+
+    @classmethod
+    def measured(
+        cls,
+        dataset: str,
+        op: str,
+        tool: str,
+        run: int,
+        files: int,
+        total_bytes: int,
+        m: Measurement,
+        error: str | None,
+        note: str = "",
+    ) -> RunResult:
+        """One run's record from its measurement; ``error`` None when it passed."""
+        return cls(
+            dataset,
+            op,
+            tool,
+            run,
+            files,
+            total_bytes,
+            m.exit_code,
+            m.wall_s,
+            m.user_s,
+            m.sys_s,
+            m.max_rss_kib,
+            m.server_cpu_s,
+            ok=error is None,
+            error=error or "",
+            note=note,
+        )
 
     @property
     def client_cpu_s(self) -> float:

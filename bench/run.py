@@ -372,21 +372,8 @@ def run_once(bench: Bench, dataset: Dataset, op: str, tool: str, run: int) -> Ru
     error = error or check(bench, dataset, op, prefix, local)
     if op == "download":
         shutil.rmtree(local, ignore_errors=True)
-    result = RunResult(
-        dataset.name,
-        op,
-        tool,
-        run,
-        len(dataset.files),
-        dataset.total_bytes,
-        m.exit_code,
-        m.wall_s,
-        m.user_s,
-        m.sys_s,
-        m.max_rss_kib,
-        m.server_cpu_s,
-        ok=error is None,
-        error=error or "",
+    result = RunResult.measured(
+        dataset.name, op, tool, run, len(dataset.files), dataset.total_bytes, m, error
     )
     record(bench, result)
     return result
@@ -513,21 +500,8 @@ def run_inventory_case(bench: Bench, keyset: KeySet, runs: int) -> list[RunResul
 def keyset_result(
     keyset: KeySet, op: str, tool: str, run: int, m: Measurement, error: str | None
 ) -> RunResult:
-    return RunResult(
-        keyset.name,
-        op,
-        tool,
-        run,
-        keyset.count,
-        keyset.total_bytes,
-        m.exit_code,
-        m.wall_s,
-        m.user_s,
-        m.sys_s,
-        m.max_rss_kib,
-        m.server_cpu_s,
-        ok=error is None,
-        error=error or "",
+    return RunResult.measured(
+        keyset.name, op, tool, run, keyset.count, keyset.total_bytes, m, error
     )
 
 
@@ -630,21 +604,15 @@ def run_sync_once(
         error = f"{problem} (wall {m.wall_s:.2f} s)"
     written = rewritten(state.listings[tool], listing)
     state.listings[tool] = listing
-    result = RunResult(
+    result = RunResult.measured(
         state.dataset.name,
         case,
         tool,
         run,
         len(state.dataset.files),
         state.dataset.total_bytes,
-        m.exit_code,
-        m.wall_s,
-        m.user_s,
-        m.sys_s,
-        m.max_rss_kib,
-        m.server_cpu_s,
-        ok=error is None,
-        error=error or "",
+        m,
+        error,
     )
     record(bench, result)
     print(f"  wrote {written} objects ({len(changed)} files changed)", file=sys.stderr, flush=True)
