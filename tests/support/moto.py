@@ -10,14 +10,13 @@ restored) each time its status is read after ``looks`` requests touched the key.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from support.served import served
 
 ACCESS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 REGION = "us-east-1"
@@ -28,35 +27,9 @@ _RESTORE_MODEL = "s3::keyrestore"
 @contextmanager
 def moto_server() -> Iterator[str]:
     """Start ``python -m moto.server`` on a free port; yields its endpoint URL."""
-    for _ in range(5):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        server = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            if _answers(port, server):
-                yield f"http://127.0.0.1:{port}"
-                return
-        finally:
-            server.terminate()
-            server.wait()
-    raise RuntimeError("moto server did not start")
-
-
-def _answers(port: int, server: subprocess.Popen[bytes]) -> bool:
-    """True once the server accepts connections; False if it exited (port taken)."""
-    deadline = time.monotonic() + 60
-    while server.poll() is None and time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p"]
+    with served(lambda port: [*command, str(port)], "moto server") as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def client(endpoint: str) -> Any:

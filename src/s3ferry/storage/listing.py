@@ -34,7 +34,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, unquote_plus, urlsplit
 
-from s3ferry.errors import StoreError, TransientError
+from s3ferry.errors import BodyTooLarge, StoreError, TransientError
 
 if TYPE_CHECKING:
     from obstore.store import S3Credential
@@ -170,14 +170,20 @@ class LeanClient:
         (``None`` before its first answer)."""
         return None if self._server is None else self._server.startswith("SeaweedFS")
 
-    def get(self, key: str, query: Mapping[str, str] | None = None) -> bytes:
+    def get(
+        self, key: str, query: Mapping[str, str] | None = None, max_bytes: int | None = None
+    ) -> bytes:
         """The body of ``key`` (a whole GET, for small answers only), or of its subresource
         ``query`` names (``{"tagging": ""}``).
 
         ``key`` must survive URL normalisation (no empty or dot segments).
+
+        Raises:
+            BodyTooLarge: the answer holds more than ``max_bytes`` (the rest is not read).
         """
         path = f"{self._path.rstrip('/')}/{key}"
-        return self._request("GET", path, query or {}, {} if query else self._sse_headers)[2]
+        extra = {} if query else self._sse_headers
+        return self._request("GET", path, query or {}, extra, max_bytes)[2]
 
     def head(self, key: str, part_number: int | None = None) -> Head | None:
         """HEAD of ``key`` (with its stored checksum); ``None`` if it does not exist.
@@ -218,7 +224,11 @@ class LeanClient:
                     body = response.read()
             if response.status not in (200, 206):
                 raise self._code_error(*_error_of(response.status, body))
-            if response.status == 200 and start != 0:
+            # Some stores (rclone's) answer a range with 200 and its Content-Range.
+            ranged = response.status == 206 or (
+                response.getheader("Content-Range") or ""
+            ).startswith(f"bytes {start}-{end - 1}/")
+            if not ranged and start != 0:
                 raise StoreError(subject, "the store ignored the byte range")
             view = self._buffer()
             offset = start
@@ -231,9 +241,9 @@ class LeanClient:
                     )
                 consume(view[:n], offset)
                 offset += n
-            # A 206 is read to its end, so the connection can serve the next request;
-            # the rest of a whole-object 200 is not wanted.
-            reusable = response.status == 206 and not response.read(1)
+            # A range is read to its end, so the connection can serve the next request;
+            # the rest of a whole object is not wanted.
+            reusable = ranged and not response.read(1)
         finally:
             if reusable:
                 self._idle.append(connection)
@@ -304,10 +314,16 @@ class LeanClient:
         return body, headers.get("Server", "")
 
     def _request(
-        self, method: str, path: str, query: Mapping[str, str], extra: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        extra: Mapping[str, str],
+        max_bytes: int | None = None,
     ) -> tuple[int, http.client.HTTPMessage, bytes]:
         """Status, headers and body of one signed request (the caller retries); a HEAD's 404
-        is returned, every other failure raised."""
+        is returned, every other failure raised, and a body over ``max_bytes`` raised as
+        :class:`BodyTooLarge`."""
         canonical_query = "&".join(
             f"{quote(k, safe=_UNRESERVED)}={quote(v, safe=_UNRESERVED)}"
             for k, v in sorted(query.items())
@@ -319,15 +335,18 @@ class LeanClient:
         connection, r = self._send(subject, url_path, headers, method)
         try:
             with self._network(subject, method):
-                data = r.read()
+                data = r.read() if max_bytes is None else r.read(max_bytes + 1)
         except BaseException:
             connection.close()
             raise
-        if r.will_close:
+        too_large = max_bytes is not None and len(data) > max_bytes
+        if r.will_close or too_large:
             connection.close()
         else:
             self._idle.append(connection)
         self._server = r.headers.get("Server", "")
+        if too_large and r.status == 200:
+            raise BodyTooLarge(len(data))
         if r.status in (200, 206) or (method == "HEAD" and r.status == 404):
             return r.status, r.headers, data
         code, message = _error_of(r.status, data)

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import hashlib
 import re
+import secrets
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -50,6 +51,10 @@ if TYPE_CHECKING:
 # Bytes handed to a range consumer at a time: big enough to keep per-chunk
 # Python overhead negligible, small enough to bound memory per stream.
 RANGE_CHUNK_BYTES = 1024 * 1024
+# A tag set is at most 10 tags of 128 + 256 characters: an answer to GetObjectTagging
+# larger than this is not one.
+TAG_SET_MAX_BYTES = 64 * 1024
+_NO_TAGGING = "the store does not implement object tagging"
 
 # Leeway between our clock and the store's when telling which uploads a lost
 # CreateMultipartUpload answer may have started.
@@ -146,6 +151,8 @@ class S3Store:
         self._copier: AsyncLeanClient | None = None
         self._obstore: Any = None
         self._list_lock = threading.Lock()
+        self._tagging: bool | None = None  # whether PutObjectTagging works (None: not asked)
+        self._tagging_lock = threading.Lock()
 
     def _refresh_credentials(self) -> None:
         """Ask for credentials again: obstore caches them until they expire by its clock.
@@ -581,10 +588,16 @@ class S3Store:
         """The object's tags (GetObjectTagging); ``{}`` when it has none.
 
         Raises:
-            UnsupportedError: the store does not implement object tagging.
+            UnsupportedError: the store does not implement object tagging (some
+                answer with the object's body: it is not read past a tag set's size).
         """
         if not _UNSAFE_FOR_OBSTORE.search(key):
-            root = ET.fromstring(self._lean.get(key, {"tagging": ""}))
+            try:
+                root = ET.fromstring(self._lean.get(key, {"tagging": ""}, TAG_SET_MAX_BYTES))
+            except (BodyTooLarge, ET.ParseError) as e:
+                raise UnsupportedError(self.url(key), _NO_TAGGING) from e
+            if not root.tag.endswith("Tagging"):
+                raise UnsupportedError(self.url(key), _NO_TAGGING)
             return {
                 t.findtext("{*}Key") or "": t.findtext("{*}Value") or ""
                 for t in root.iterfind(".//{*}Tag")
@@ -597,12 +610,52 @@ class S3Store:
     def put_tags(self, key: str, tags: Mapping[str, str]) -> None:
         """Replace the object's tags with ``tags`` (PutObjectTagging).
 
+        The first call asks the store, once, whether it implements the request
+        (:meth:`_tagging_probed`): some stores take it for a PutObject and would
+        replace the object's bytes with the tag set.
+
         Raises:
             UnsupportedError: the store does not implement object tagging.
+            IntegrityError: the store answered as to a PutObject (the object was replaced).
         """
+        if not self._tagging_probed(key):
+            raise UnsupportedError(self.url(key), _NO_TAGGING)
         tag_set = [{"Key": k, "Value": v} for k, v in tags.items()]
         with translated(self.url(key)):
-            self._boto.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": tag_set})
+            r = self._boto.put_object_tagging(
+                Bucket=self.bucket, Key=key, Tagging={"TagSet": tag_set}
+            )
+        if "etag" in r["ResponseMetadata"]["HTTPHeaders"]:
+            raise IntegrityError(self.url(key), f"{_NO_TAGGING}: it stored the tags as the object")
+
+    def _tagging_probed(self, key: str) -> bool:
+        """Whether PutObjectTagging may be sent to this store: asked once, by tagging a
+        key that does not exist beside ``key``. S3 answers NoSuchKey; a store that
+        takes the request for a PutObject creates the key (then deleted again).
+
+        Raises:
+            CredentialsExpiredError, TransientError: no answer yet (asked again next time).
+        """
+        with self._tagging_lock:
+            if self._tagging is None:
+                probe = f"{key[: key.rfind('/') + 1]}.s3ferry-tagging-probe-{secrets.token_hex(8)}"
+                try:
+                    with translated(self.url(probe)):
+                        self._boto.put_object_tagging(
+                            Bucket=self.bucket,
+                            Key=probe,
+                            Tagging={"TagSet": [{"Key": "s3ferry-probe", "Value": "1"}]},
+                        )
+                except NotFoundError:
+                    self._tagging = True
+                except CredentialsExpiredError:
+                    raise
+                except (UnsupportedError, AccessDeniedError):
+                    self._tagging = False
+                else:
+                    self._tagging = False
+                    self.delete_keys([probe])
+            return self._tagging
 
     @retried
     def get_lifecycle(self) -> dict[str, Any]:

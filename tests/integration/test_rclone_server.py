@@ -1,0 +1,109 @@
+"""The main jobs against a second real S3 server of another make: ``rclone serve s3``.
+
+SeaweedFS is the server of most tests; rclone's departs from S3 in other places
+(see :mod:`support.rclone`), and s3ferry must neither fail on them nor damage data.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.rclone import rclone_s3_server
+from support.trees import read_tree, write_tree
+
+import s3ferry
+from s3ferry import StoreConfig, TransferConfig, UnsupportedError
+from s3ferry.storage.s3 import S3Store
+
+MiB = 1024 * 1024
+# Small enough to send a file of a few MiB in parts and fetch it in ranges.
+LARGE_LANE = TransferConfig(multipart_threshold_bytes=5 * MiB, part_size_bytes=5 * MiB)
+_numbers = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def rclone_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    with rclone_s3_server(tmp_path_factory.mktemp("rclone-s3")) as env:
+        yield env
+
+
+@pytest.fixture
+def rclone_store(rclone_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> StoreConfig:
+    for name, value in rclone_env.items():
+        monkeypatch.setenv(name, value)
+    return StoreConfig(endpoint_url=rclone_env["AWS_ENDPOINT_URL"])
+
+
+@pytest.fixture
+def rclone_client(rclone_env: dict[str, str]) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=rclone_env["AWS_ENDPOINT_URL"],
+        region_name=rclone_env["AWS_REGION"],
+        aws_access_key_id=rclone_env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=rclone_env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+@pytest.fixture
+def rclone_bucket(rclone_client: Any) -> str:
+    name = f"rc{next(_numbers)}"
+    rclone_client.create_bucket(Bucket=name)
+    return name
+
+
+def _tree() -> dict[str, bytes]:
+    return {
+        "a b/ü/f +%#?&=;.txt": b"hi\n",
+        "-dash": b"data",
+        "empty": b"",
+        "deep/x/y/z/big.bin": bytes(range(256)) * (12 * MiB // 256 + 7),
+        "mid.bin": b"m" * (7 * MiB),
+    }
+
+
+def test_a_tree_with_a_file_in_parts_round_trips_unchanged(
+    tmp_path: Path, rclone_store: StoreConfig, rclone_bucket: str, rclone_client: Any
+) -> None:
+    files = _tree()
+    write_tree(tmp_path / "src", files)
+
+    up = s3ferry.upload(
+        tmp_path / "src", f"s3://{rclone_bucket}/p/", transfer=LARGE_LANE, store=rclone_store
+    )
+    down = s3ferry.download(
+        f"s3://{rclone_bucket}/p/", tmp_path / "out", transfer=LARGE_LANE, store=rclone_store
+    )
+
+    assert (up.ok, up.objects_done) == (True, len(files)), up.failures
+    assert (down.ok, down.objects_done) == (True, len(files)), down.failures
+    assert read_tree(tmp_path / "out") == files
+    # The store took a tagging request for a PutObject: none was sent to a real object,
+    # and the probe that found out left nothing behind.
+    listed = rclone_client.list_objects_v2(Bucket=rclone_bucket)["Contents"]
+    assert sorted(o["Key"] for o in listed) == sorted(f"p/{k}" for k in files)
+    big = rclone_client.head_object(Bucket=rclone_bucket, Key="p/deep/x/y/z/big.bin")
+    assert big["ContentLength"] == len(files["deep/x/y/z/big.bin"])
+
+
+def test_a_store_that_takes_tagging_for_a_put_keeps_the_object(
+    rclone_store: StoreConfig, rclone_bucket: str, rclone_client: Any
+) -> None:
+    body = b"x" * MiB
+    rclone_client.put_object(Bucket=rclone_bucket, Key="k", Body=body)
+    store = S3Store(rclone_bucket, rclone_store)
+
+    with pytest.raises(UnsupportedError):
+        store.put_tags("k", {"a": "b"})
+    with pytest.raises(UnsupportedError):
+        store.get_tags("k")  # the store answers with the object's body
+
+    assert rclone_client.get_object(Bucket=rclone_bucket, Key="k")["Body"].read() == body
+    listed = rclone_client.list_objects_v2(Bucket=rclone_bucket)["Contents"]
+    assert [o["Key"] for o in listed] == ["k"]
