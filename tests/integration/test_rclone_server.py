@@ -17,6 +17,8 @@ from support.trees import read_tree, write_tree
 
 import s3ferry
 from s3ferry import StoreConfig, TransferConfig, UnsupportedError
+from s3ferry.jobs.migrate import cleanup, migrate
+from s3ferry.jobs.worker import WorkerConfig
 from s3ferry.storage.s3 import S3Store
 
 MiB = 1024 * 1024
@@ -107,3 +109,34 @@ def test_a_store_that_takes_tagging_for_a_put_keeps_the_object(
     assert rclone_client.get_object(Bucket=rclone_bucket, Key="k")["Body"].read() == body
     listed = rclone_client.list_objects_v2(Bucket=rclone_bucket)["Contents"]
     assert [o["Key"] for o in listed] == ["k"]
+
+
+def test_migrate_copies_split_objects_on_a_store_without_part_copies(
+    rclone_store: StoreConfig, rclone_client: Any, tmp_path: Path
+) -> None:
+    source, dest = f"rc{next(_numbers)}", f"rc{next(_numbers)}"
+    for name in (source, dest):
+        rclone_client.create_bucket(Bucket=name)
+    bodies = {f"f{i}.bin": bytes([i]) * 6_000_000 for i in range(3)}
+    for key, body in bodies.items():
+        rclone_client.put_object(Bucket=source, Key=f"in/{key}", Body=body)
+    worker = WorkerConfig(source_store=rclone_store, dest_store=rclone_store, wait_seconds=0.5)
+
+    report = migrate(
+        f"s3://{source}/in/", f"s3://{dest}/out/", workers=1, state_dir=tmp_path, worker=worker
+    )
+
+    # rclone's server takes UploadPartCopy for an UploadPart with no body; asked on an
+    # upload of its own, it spoils none of the planned uploads, whose parts are streamed.
+    assert (report.ok, report.dead, report.plan.part_tasks) == (True, 0, 6)
+    for key, body in bodies.items():
+        got = rclone_client.get_object(Bucket=dest, Key=f"out/{key}")["Body"].read()
+        assert got == body, key
+    assert not rclone_client.list_multipart_uploads(Bucket=dest).get("Uploads")
+
+
+def test_cleanup_of_a_bucket_that_never_had_an_upload_finds_none(
+    rclone_store: StoreConfig, rclone_bucket: str
+) -> None:
+    # rclone's server answers NoSuchUpload to the listing of such a bucket.
+    assert list(cleanup(f"s3://{rclone_bucket}/", store=rclone_store)) == []

@@ -89,7 +89,10 @@ class TaskRunner:
         self._cfg = resolve(config.transfer)
         self._stores: dict[tuple[str, str], S3Store] = {}
         self._probes: dict[tuple[str, str], ServerSideProbe] = {}
+        # Per pair of buckets, whether the store copies parts (asked once, see _part).
+        self._part_copies: dict[tuple[str, str], bool] = {}
         self._lock = threading.Lock()
+        self._part_copies_lock = threading.Lock()
         self._pools = CopyPools.sized(self._cfg)
 
     def _store(self, side: str, bucket: str) -> S3Store:
@@ -162,7 +165,7 @@ class TaskRunner:
         start, end = task.range
         sent = 0
         try:
-            if self._probe(src, dst)(source_key):
+            if self._probe(src, dst)(source_key) and self._copies_parts(src, dst, source_key, key):
                 dst.upload_part_copy(key, task.upload_id, task.part, src, source_key, start, end)
             else:
                 buf = bytearray(end - start)
@@ -187,6 +190,17 @@ class TaskRunner:
         _check_complete(dst, key, task.object)
         copy_tags(src, source_key, dst, key)
         return 1, 0, sent
+
+    def _copies_parts(self, src: S3Store, dst: S3Store, source_key: str, key: str) -> bool:
+        """Whether ``dst`` copies parts from ``src`` server-side: asked once per pair, on
+        an upload of its own (a store without UploadPartCopy may spoil the part it was
+        asked to copy, and the task's upload is shared by every part of the object)."""
+        pair = (src.bucket, dst.bucket)
+        with self._part_copies_lock:
+            found = self._part_copies.get(pair)
+            if found is None:
+                found = self._part_copies[pair] = dst.part_copy_works(src, source_key, key)
+            return found
 
 
 def _present(dst: S3Store, key: str, ref: ObjectRef) -> bool:
@@ -282,11 +296,14 @@ def _handle(
     try:
         task = decode(message.body)
         copied, present, size = runner.run(task, again=message.attempts > 1)
-    except S3ferryError as e:
+    except Exception as e:
+        # Anything else is a fault of s3ferry's: the task still goes back (and to the
+        # dead letters after its attempts), and the worker goes on with the next.
+        why = str(e) if isinstance(e, S3ferryError) else f"internal error: {e!r}"
         beating.set()
         queue.release(message)
         tally.add(False, 0, 0, 0)
-        sink(TaskFinished(message.body, message.attempts, False, 0, 0, str(e), _since(started)))
+        sink(TaskFinished(message.body, message.attempts, False, 0, 0, why, _since(started)))
         return
     beating.set()
     queue.ack(message)

@@ -638,7 +638,7 @@ class S3Store:
         """
         with self._tagging_lock:
             if self._tagging is None:
-                probe = f"{key[: key.rfind('/') + 1]}.s3ferry-tagging-probe-{secrets.token_hex(8)}"
+                probe = f"{_beside(key)}.s3ferry-tagging-probe-{secrets.token_hex(8)}"
                 try:
                     with translated(self.url(probe)):
                         self._boto.put_object_tagging(
@@ -770,8 +770,14 @@ class S3Store:
         end: int,
     ) -> str:
         """Part ``number`` of ``key`` copied server-side from bytes ``start``..``end``
-        (exclusive) of ``source_key``; returns the part's ETag."""
-        with translated(f"{self.url(key)} part {number}"):
+        (exclusive) of ``source_key``; returns the part's ETag.
+
+        Raises:
+            UnsupportedError: the store does not implement UploadPartCopy (some answer
+                as to an UploadPart with no body: no CopyPartResult, an empty part).
+        """
+        subject = f"{self.url(key)} part {number}"
+        with translated(subject):
             r = self._boto.upload_part_copy(
                 Bucket=self.bucket,
                 Key=key,
@@ -782,7 +788,28 @@ class S3Store:
                 **self._sse_c,
                 **_copy_source_sse(source),
             )
-        return str(r["CopyPartResult"]["ETag"])
+        etag = r.get("CopyPartResult", {}).get("ETag")
+        if not etag:
+            raise UnsupportedError(subject, "the store does not implement UploadPartCopy")
+        return str(etag)
+
+    def part_copy_works(self, source: S3Store, source_key: str, near_key: str) -> bool:
+        """Whether this store copies parts from ``source`` server-side (UploadPartCopy).
+
+        One byte of ``source_key`` is copied into an upload of its own, beside
+        ``near_key``, which is then aborted: a store that takes the request for an
+        UploadPart with no body would otherwise spoil a real upload's part for good.
+        """
+        probe = f"{_beside(near_key)}.s3ferry-part-copy-probe-{secrets.token_hex(8)}"
+        upload_id = self.create_multipart(probe, {}, part_checksums=False)
+        try:
+            self.upload_part_copy(probe, upload_id, 1, source, source_key, 0, 1)
+            return True
+        except UnsupportedError:
+            return False
+        finally:
+            with contextlib.suppress(NotFoundError):
+                self.abort_multipart(probe, upload_id)
 
     @retried
     def upload_part_md5(
@@ -833,8 +860,16 @@ class S3Store:
 
     @retried
     def _upload_page(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
         with translated(f"s3://{self.bucket}/{args['Prefix']}", bucket_level=True):
-            return dict(self._boto.list_multipart_uploads(**args))
+            try:
+                return dict(self._boto.list_multipart_uploads(**args))
+            except ClientError as e:
+                # rclone's server answers so while no upload was ever started in the bucket.
+                if _botocore_code(e) == "NoSuchUpload":
+                    return {}
+                raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -1017,6 +1052,12 @@ def _botocore_code(e: Exception) -> str | None:
         response.get("Error", {}).get("Code")
         or response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
     )
+
+
+def _beside(key: str) -> str:
+    """The "directory" of ``key`` (up to its last ``/``), where a probe key goes: the
+    same policies apply to it as to ``key``."""
+    return key[: key.rfind("/") + 1]
 
 
 def _by_code(code: str, text: str, subject: str, bucket_level: bool) -> Exception:
