@@ -12,7 +12,7 @@ import pytest
 from support.partitions import Partitions
 from support.trees import bucket_contents
 
-from s3ferry import copy
+from s3ferry import NotFoundError, copy
 from s3ferry.config import StoreConfig, TransferConfig
 
 MiB = 1024 * 1024
@@ -107,6 +107,16 @@ def test_single_object_to_prefix_and_to_key(
     assert copy(f"s3://{bucket}/a/one.txt", f"s3://{bucket}/c/two", source_store=store_config).ok
     keys = {o["Key"] for o in s3client.list_objects_v2(Bucket=bucket)["Contents"]}
     assert keys == {"a/one.txt", "b/one.txt", "c/two"}
+
+
+def test_a_source_that_is_neither_key_nor_prefix_is_not_found(
+    s3client: Any, bucket: str, store_config: StoreConfig
+) -> None:
+    s3client.put_object(Bucket=bucket, Key="a/one.txt", Body=b"1")
+    with pytest.raises(NotFoundError, match="no such key or prefix"):
+        copy(f"s3://{bucket}/a/on", f"s3://{bucket}/b/", source_store=store_config)
+    # A prefix asked for as one (trailing /) may be empty: nothing to copy is no error.
+    assert copy(f"s3://{bucket}/none/", f"s3://{bucket}/b/", source_store=store_config).ok
 
 
 @pytest.mark.parametrize("sse_c", [False, True], ids=["plain", "sse-c"])

@@ -21,7 +21,7 @@ from s3ferry.events import EventSink, JobStarted, discard
 from s3ferry.jobs.lanes import drive, open_store, routed
 from s3ferry.jobs.listing import default_list_workers
 from s3ferry.jobs.report import JobReport
-from s3ferry.listing.bucket import list_objects
+from s3ferry.listing.bucket import list_key_or_prefix
 from s3ferry.locations import S3Url, parse_s3_url
 from s3ferry.storage.s3 import S3Store
 from s3ferry.transfer.copy import (
@@ -105,9 +105,11 @@ def copy(
 
 
 def _listed(src: S3Store, src_url: S3Url, dst_url: S3Url) -> Iterator[CopyItem]:
+    """The objects under ``src_url``, listed (NotFoundError at once if none, for a URL
+    without a trailing ``/``), each with its key at the destination."""
     prefix, target = src_url.as_prefix(), dst_url.as_prefix()
-    for e in list_objects(src, prefix, workers=default_list_workers()):
-        yield CopyItem(e.key, e.size_bytes, e.etag, target + e.key[len(prefix) :])
+    listing = list_key_or_prefix(src, src_url, workers=default_list_workers())
+    return (CopyItem(e.key, e.size_bytes, e.etag, target + e.key[len(prefix) :]) for e in listing)
 
 
 def probe(

@@ -7,7 +7,6 @@ directory; keys that would escape it are reported and skipped.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from s3ferry.errors import BodyTooLarge, LocalIOError, NotFoundError, S3ferryErr
 from s3ferry.events import EventSink, JobStarted, discard
 from s3ferry.jobs.lanes import drive, job_journal, open_store, routed
 from s3ferry.jobs.report import JobReport
-from s3ferry.listing.bucket import list_objects
+from s3ferry.listing.bucket import list_key_or_prefix
 from s3ferry.locations import parse_s3_url, path_for
 from s3ferry.storage.glacier import require_readable
 from s3ferry.storage.listing import Entry
@@ -76,16 +75,9 @@ def download(
             [DownloadItem(single.key, str(target), single.size_bytes, single.etag)]
         )
     else:
-        prefix = url.as_prefix()
-        listing = list_objects(s3, prefix)
-        if not url.is_prefix:
-            # Neither a key nor a prefix: say so rather than download nothing.
-            first = next(listing, None)
-            if first is None:
-                raise NotFoundError(str(url), "no such key or prefix")
-            listing = itertools.chain([first], listing)
+        listing = list_key_or_prefix(s3, url)
         ensure_dir(dest)
-        items = _listed_items(listing, dest, prefix, recorder)
+        items = _listed_items(listing, dest, url.as_prefix(), recorder)
     identity = {"endpoint": (store or StoreConfig()).endpoint_url}
     with job_journal(
         state_dir, recorder, "download", str(url), os.path.abspath(dest), identity

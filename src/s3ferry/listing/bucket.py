@@ -22,14 +22,16 @@ so memory is bounded by the worker count, never by the number of keys.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from s3ferry.errors import Cancelled
+from s3ferry.errors import Cancelled, NotFoundError
 from s3ferry.listing.keyspace import KeyOrder, key_order, midpoint
+from s3ferry.locations import S3Url
 from s3ferry.storage.listing import S3_MAX_KEYS, Entry, Page
 from s3ferry.storage.s3 import S3Store
 
@@ -92,6 +94,24 @@ def list_objects(
     """
     lister = _Lister(store, prefix, start_after, workers, page_keys)
     return lister.run(cancel or threading.Event())
+
+
+def list_key_or_prefix(
+    store: S3Store, url: S3Url, workers: int = DEFAULT_LIST_WORKERS
+) -> Iterator[Entry]:
+    """Every object under ``url`` taken as a prefix, for a URL that named no object.
+
+    Raises:
+        NotFoundError: at once, when ``url`` (without a trailing ``/``) is no
+            prefix either: a command then says so instead of doing nothing.
+    """
+    listing = list_objects(store, url.as_prefix(), workers=workers)
+    if url.is_prefix:
+        return listing
+    first = next(listing, None)
+    if first is None:
+        raise NotFoundError(str(url), "no such key or prefix")
+    return itertools.chain([first], listing)
 
 
 class _Lister:
