@@ -140,3 +140,11 @@ def test_cleanup_of_a_bucket_that_never_had_an_upload_finds_none(
 ) -> None:
     # rclone's server answers NoSuchUpload to the listing of such a bucket.
     assert list(cleanup(f"s3://{rclone_bucket}/", store=rclone_store)) == []
+
+
+def test_a_store_without_lifecycle_configuration_says_so(
+    rclone_store: StoreConfig, rclone_bucket: str
+) -> None:
+    # rclone's server answers GET ?lifecycle with a listing of the bucket.
+    with pytest.raises(UnsupportedError, match="lifecycle"):
+        S3Store(rclone_bucket, rclone_store).get_lifecycle()

@@ -674,6 +674,10 @@ class S3Store:
                 if _botocore_code(e) == "NoSuchLifecycleConfiguration":
                     return {"Rules": []}
                 raise
+        if "Rules" not in r:  # some stores (rclone's) answer with a listing of the bucket
+            raise UnsupportedError(
+                f"s3://{self.bucket}", "the store does not implement lifecycle configuration"
+            )
         return {k: v for k, v in r.items() if k != "ResponseMetadata"}
 
     @retried
