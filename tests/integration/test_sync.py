@@ -216,3 +216,24 @@ def test_sync_down_and_compare_both_ways(
         0,
         0,
     )
+
+
+def test_objects_s3ferry_did_not_upload_are_synced_down_once(
+    tmp_path: Path, bucket: str, s3client: Any, store_config: StoreConfig
+) -> None:
+    for key, body in {"p/a.txt": b"alpha", "p/d/b.txt": b"beta"}.items():
+        s3client.put_object(Bucket=bucket, Key=key, Body=body)  # no s3ferry mtime recorded
+
+    first = sync(f"s3://{bucket}/p/", tmp_path, store=store_config)
+    again = sync(f"s3://{bucket}/p/", tmp_path, store=store_config)
+
+    assert first.planned["copy"] == 2 and again.planned == {"copy": 0, "skip": 2, "delete": 0}
+    modified = s3client.head_object(Bucket=bucket, Key="p/a.txt")["LastModified"]
+    assert (tmp_path / "a.txt").stat().st_mtime == int(modified.timestamp())
+    assert compare(f"s3://{bucket}/p/", tmp_path, store=store_config).same
+    # A local change of the same size, made later, is still found.
+    (tmp_path / "a.txt").write_bytes(b"ALPHA")
+    later = int(modified.timestamp()) + 5
+    os.utime(tmp_path / "a.txt", (later, later))
+    assert sync(f"s3://{bucket}/p/", tmp_path, store=store_config).planned["copy"] == 1
+    assert (tmp_path / "a.txt").read_bytes() == b"alpha"

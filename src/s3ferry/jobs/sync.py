@@ -43,6 +43,7 @@ from s3ferry.planning.policy import (
     by_checksum,
     by_stored_mtime,
     first_look,
+    iso_to_ns,
 )
 from s3ferry.storage.listing import Entry
 from s3ferry.storage.s3 import S3Store, crc32c_b64
@@ -565,6 +566,14 @@ class _Context:
             return Decision(Action.COPY, f"size differs ({obj.size_bytes} != {file.size_bytes})")
         if self.rule is Rule.SIZE_ONLY:
             return Decision(Action.SKIP, "same size")
+        modified = iso_to_ns(obj.last_modified)
+        if (
+            self.rule is Rule.SIZE_AND_MTIME
+            and modified is not None
+            and _same_second(file, modified)
+        ):
+            # What a download gives an object that records no mtime of its own.
+            return Decision(Action.SKIP, "same size, mtime of the object's last modification")
         return self._by_content_or_mtime(file, obj, obj.key)
 
     def _by_content_or_mtime(self, file: LocalEntry, obj: Entry, key: str) -> Decision:
@@ -593,6 +602,10 @@ class _Context:
             return by_checksum("", None, "CRC32C")
         ours = composite_crc32c(digests.part_crcs) if "-" in stored else crc32c_b64(digests.crc32c)
         return by_checksum(ours, stored, "CRC32C")
+
+
+def _same_second(file: LocalEntry, modified_ns: int) -> bool:
+    return file.mtime_ns // 1_000_000_000 == modified_ns // 1_000_000_000
 
 
 def _listed(e: Entry) -> Listed:

@@ -386,6 +386,7 @@ class S3Store:
             key=key,
             size_bytes=r["ContentLength"],
             etag=r["ETag"].strip('"'),
+            last_modified=r.get("LastModified"),
             metadata=r.get("Metadata", {}),
         )
 

@@ -68,11 +68,16 @@ def temp_path(path: str) -> str:
     return os.path.join(head, f".{name}.s3ferry-{os.getpid()}-{next(_temp_numbers)}")
 
 
-def commit(tmp: str, path: str, metadata: dict[str, str] | None) -> None:
-    """Rename a verified temp file over ``path``, giving it the source's mtime if recorded."""
-    mtime = (metadata or {}).get(META_MTIME_NS)
-    if mtime is not None and mtime.isdigit():
-        os.utime(tmp, ns=(int(mtime), int(mtime)))
+def commit(tmp: str, path: str, info: ObjectInfo) -> None:
+    """Rename a verified temp file over ``path``. It gets the mtime of the file s3ferry
+    uploaded when the object records one, else (as ``aws s3`` does) the object's last
+    modification, in whole seconds: what a listing tells a later sync."""
+    recorded = info.metadata.get(META_MTIME_NS)
+    if recorded is not None and recorded.isdigit():
+        os.utime(tmp, ns=(int(recorded), int(recorded)))
+    elif info.last_modified is not None:
+        modified = int(info.last_modified.timestamp()) * 1_000_000_000
+        os.utime(tmp, ns=(modified, modified))
     os.replace(tmp, path)
 
 
@@ -156,7 +161,7 @@ def _write_verified(info: ObjectInfo, data: memoryview, path: str) -> str:
             written = 0
             while written < len(data):
                 written += f.write(data[written:])
-        commit(tmp, path, dict(info.metadata))
+        commit(tmp, path, info)
     return method
 
 
@@ -285,7 +290,7 @@ class LargeFileDownloader:
             tmp, kept = self._temp_file(item, info)
             try:
                 method = self._fetch_verified(info, tmp, kept)
-                commit(tmp, item.path, dict(info.metadata))
+                commit(tmp, item.path, info)
             except BaseException as e:
                 if self._journal is None or not isinstance(e, Cancelled):
                     _remove(tmp)
