@@ -123,6 +123,23 @@ def test_nonexistent_source(command: str, tmp_path: Path, bucket: str, cli: Cli)
     assert cli.error_line(run) == f"error: {missing}: no such directory"
 
 
+@pytest.mark.parametrize("command", ["cp", "sync", "cat", "migrate"])
+def test_a_part_size_out_of_range_is_named_by_its_option(
+    command: str, src: Path, bucket: str, cli: Cli
+) -> None:
+    args = {
+        "cp": ["cp", src, f"s3://{bucket}/p/"],
+        "sync": ["sync", src, f"s3://{bucket}/p/"],
+        "cat": ["cat", f"s3://{bucket}/k"],
+        "migrate": ["migrate", f"s3://{bucket}/p/", f"s3://{bucket}/q/"],
+    }[command]
+
+    run = cli.run(*args, "--part-size", "1MiB")
+
+    assert run.returncode == CANNOT_START
+    assert cli.error_line(run) == "error: --part-size: must be between 5 MiB and 5 GiB, got 1048576"
+
+
 def test_missing_key_is_not_an_empty_download(bucket: str, tmp_path: Path, cli: Cli) -> None:
     """Neither an object nor a prefix: not "0 objects, done"."""
     run = cli.run("cp", f"s3://{bucket}/no/such/key", tmp_path / "out")

@@ -93,11 +93,7 @@ def run_cat(args: argparse.Namespace) -> int:
     from s3ferry.jobs.read import write_range, write_records
 
     asked = _check_combination(args)
-    try:
-        transfer = _transfer_config(args)
-        transfer.memory_bound_bytes()  # validates the values
-    except ValueError as e:
-        raise UsageError("options", str(e)) from e
+    transfer = _transfer_config(args)
     store, out = _store_config(args), sys.stdout.buffer
     sink = _warnings(args.source, quiet=getattr(args, "quiet", False))
     if asked == "records":

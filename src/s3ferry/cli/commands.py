@@ -75,14 +75,37 @@ def _sse_c_key(text: str) -> bytes:
     return key
 
 
+# The option that sets each TransferConfig field, for errors about its value.
+_TRANSFER_OPTIONS = {
+    "multipart_threshold_bytes": "--multipart-threshold",
+    "part_size_bytes": "--part-size",
+    "large_file_buffers": "--large-file-buffers",
+    "large_file_workers": "--large-file-workers",
+    "small_file_workers": "--small-file-workers",
+}
+
+
 def _transfer_config(args: argparse.Namespace) -> TransferConfig:
-    return TransferConfig(
+    """The transfer options, checked.
+
+    Raises:
+        UsageError: a value out of range, naming its option.
+    """
+    transfer = TransferConfig(
         multipart_threshold_bytes=args.multipart_threshold,
         part_size_bytes=args.part_size,
         large_file_buffers=args.large_file_buffers,
         large_file_workers=args.large_file_workers,
         small_file_workers=args.small_file_workers,
     )
+    try:
+        transfer.memory_bound_bytes()  # resolves, so checks, every value
+    except ValueError as e:
+        field, _, problem = str(e).partition(" ")
+        if field in _TRANSFER_OPTIONS:
+            raise UsageError(_TRANSFER_OPTIONS[field], problem) from e
+        raise UsageError("options", str(e)) from e
+    return transfer
 
 
 def _renderer(args: argparse.Namespace, stdout_is_data: bool) -> TextRenderer | JsonRenderer:
@@ -100,11 +123,7 @@ def exit_code_for(report: JobReport) -> ExitCode:
 def run_cp(args: argparse.Namespace) -> int:
     # Each direction imports only its own job: a start costs the modules it loads.
     src, dst = args.source, args.destination
-    try:
-        transfer = _transfer_config(args)
-        transfer.memory_bound_bytes()  # validates the values
-    except ValueError as e:
-        raise UsageError("options", str(e)) from e
+    transfer = _transfer_config(args)
     renderer = _renderer(args, stdout_is_data=dst == "-")
     renderer.start()
     store = _store_config(args, "source" if is_s3_url(src) else "dest")

@@ -70,11 +70,7 @@ def run_restore(args: argparse.Namespace) -> int:
 
     if args.dir is None and args.into is None:
         raise UsageError("restore", "needs DIR or --into DIR2")
-    try:
-        transfer = _transfer_config(args)
-        transfer.memory_bound_bytes()  # validates the values
-    except ValueError as e:
-        raise UsageError("options", str(e)) from e
+    transfer = _transfer_config(args)
     renderer = _renderer(args, stdout_is_data=False)
 
     def sink(event: Event) -> None:

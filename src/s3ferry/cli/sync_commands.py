@@ -35,11 +35,7 @@ def _filters(args: argparse.Namespace) -> Filters:
 
 
 def run_sync(args: argparse.Namespace) -> int:
-    try:
-        transfer = _transfer_config(args)
-        transfer.memory_bound_bytes()
-    except ValueError as e:
-        raise UsageError("options", str(e)) from e
+    transfer = _transfer_config(args)
     renderer = _renderer(args, stdout_is_data=False)
 
     def sink(event: Event) -> None:
