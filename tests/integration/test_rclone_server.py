@@ -6,6 +6,7 @@ SeaweedFS is the server of most tests; rclone's departs from S3 in other places
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,3 +149,19 @@ def test_a_store_without_lifecycle_configuration_says_so(
     # rclone's server answers GET ?lifecycle with a listing of the bucket.
     with pytest.raises(UnsupportedError, match="lifecycle"):
         S3Store(rclone_bucket, rclone_store).get_lifecycle()
+
+
+def test_nothing_is_written_to_a_store_that_ignores_sse_c_keys(
+    tmp_path: Path, rclone_store: StoreConfig, rclone_bucket: str, rclone_client: Any
+) -> None:
+    write_tree(tmp_path / "src", {"secret.txt": b"secret", "big.bin": b"b" * (6 * MiB)})
+    encrypted = dataclasses.replace(rclone_store, sse_c_key=b"0123456789abcdef0123456789abcdef")
+
+    report = s3ferry.upload(
+        tmp_path / "src", f"s3://{rclone_bucket}/p/", transfer=LARGE_LANE, store=encrypted
+    )
+
+    # rclone's server would keep the bytes in the clear (and the key as metadata).
+    assert (report.objects_done, report.objects_failed) == (0, 2)
+    assert all("ignores SSE-C keys" in f.message for f in report.failures), report.failures
+    assert "Contents" not in rclone_client.list_objects_v2(Bucket=rclone_bucket)

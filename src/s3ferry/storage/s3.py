@@ -153,6 +153,9 @@ class S3Store:
         self._list_lock = threading.Lock()
         self._tagging: bool | None = None  # whether PutObjectTagging works (None: not asked)
         self._tagging_lock = threading.Lock()
+        self._sse_c_checked = not self._sse_c  # True once SSE-C writes are known to encrypt
+        self._sse_c_refused = False  # True: the store ignores SSE-C keys
+        self._sse_c_lock = threading.Lock()
 
     def _refresh_credentials(self) -> None:
         """Ask for credentials again: obstore caches them until they expire by its clock.
@@ -313,6 +316,10 @@ class S3Store:
     ) -> str:
         """PUT one object in one request; the server verifies its SHA-256 (``sha256_hex``
         if the caller has it). Returns the ETag."""
+        if not self._sse_c_checked:
+            import asyncio
+
+            await asyncio.to_thread(self.check_sse_c, key)
         if _UNSAFE_FOR_OBSTORE.search(key):
             import asyncio
 
@@ -344,6 +351,8 @@ class S3Store:
     def put_object(self, key: str, data: bytes, metadata: Mapping[str, str]) -> str:
         """PUT one object with botocore; the server verifies its CRC32C. Returns the ETag."""
         import crc32c
+
+        self.check_sse_c(key)
 
         with translated(self.url(key)):
             r = self._boto.put_object(
@@ -415,6 +424,7 @@ class S3Store:
                 )
             return str(r["UploadId"])
 
+        self.check_sse_c(key)
         upload_id = self.retrier.call(create)
         if len(attempts) > 1:
             self._abort_lost_uploads(key, upload_id, attempts[0] - CLOCK_SKEW_S)
@@ -658,6 +668,44 @@ class S3Store:
                     self.delete_keys([probe])
             return self._tagging
 
+    def check_sse_c(self, key: str) -> None:
+        """Before the first write with an SSE-C key: make sure the store encrypts with it.
+
+        An empty object is written with the key beside ``key``, HEADed without
+        it, and deleted: S3 refuses that HEAD; a store that answers it kept the
+        object unencrypted (rclone's server even stores the key as metadata).
+
+        Raises:
+            UnsupportedError: the store ignores SSE-C keys (raised again by every later write).
+        """
+        if self._sse_c_checked:
+            return
+        with self._sse_c_lock:
+            if not self._sse_c_refused and not self._sse_c_checked:
+                self._sse_c_refused = self.retrier.call(lambda: self._sse_c_ignored(key))
+                self._sse_c_checked = not self._sse_c_refused
+            if self._sse_c_refused:
+                raise UnsupportedError(
+                    self.url(key),
+                    "the store ignores SSE-C keys (an object written with the key was"
+                    " readable without it); nothing is written unencrypted",
+                )
+
+    def _sse_c_ignored(self, key: str) -> bool:
+        probe = f"{_beside(key)}.s3ferry-sse-c-probe-{secrets.token_hex(8)}"
+        with translated(self.url(probe)):
+            self._boto.put_object(Bucket=self.bucket, Key=probe, Body=b"", **self._sse_c)
+        try:
+            with translated(self.url(probe)):
+                self._boto.head_object(Bucket=self.bucket, Key=probe)
+            return True
+        except (TransientError, NotFoundError):
+            raise
+        except StoreError:
+            return False  # refused without the key: encrypted
+        finally:
+            self.delete_keys([probe])
+
     @retried
     def get_lifecycle(self) -> dict[str, Any]:
         """The bucket's lifecycle configuration as S3 returns it: ``{"Rules": [...]}``, plus
@@ -748,6 +796,7 @@ class S3Store:
 
     @retried
     def _copy_boto(self, source: S3Store, source_key: str, key: str) -> str:
+        self.check_sse_c(key)
         with translated(f"{source.url(source_key)} -> {self.url(key)}"):
             r = self._boto.copy_object(
                 Bucket=self.bucket,
