@@ -60,8 +60,18 @@ def test_cleanup_lists_then_aborts_stale_uploads(cli: Cli, s3client: Any, bucket
     assert len(s3client.list_multipart_uploads(Bucket=bucket)["Uploads"]) == 2
     young = cli.run("cleanup", f"s3://{bucket}/p/", "--older-than", "1d")
     assert young.returncode == 0 and young.stdout == b""
-    done = cli.run("cleanup", f"s3://{bucket}/p/", "--older-than", "0s")
-    assert done.returncode == 0 and b"aborted" in done.stdout
+    assert (
+        young.stderr.decode()
+        == f"cleanup: 0 stale uploads under s3://{bucket}/p/; 0 aborted, 0 failed\n"
+    )
+    done = cli.run("cleanup", f"s3://{bucket}/p/", "--older-than", "0s", "--json")
+    assert done.returncode == 0 and b'"aborted": true' in done.stdout
+    assert json.loads(done.stdout.splitlines()[-1]) == {
+        "type": "summary",
+        "found": 1,
+        "aborted": 1,
+        "failed": 0,
+    }
     left = [u["Key"] for u in s3client.list_multipart_uploads(Bucket=bucket)["Uploads"]]
     assert left == ["other/kept"]
     bad = cli.run("cleanup", f"s3://{bucket}/", "--older-than", "soon")

@@ -338,13 +338,14 @@ def _tallies(s: QueueStatus) -> dict[str, int | None]:
 def _cleanup(args: argparse.Namespace) -> int:
     from s3ferry.jobs.migrate import cleanup
 
-    failed = 0
+    found = failed = 0
     for u in cleanup(
         args.target,
         older_than=args.older_than,
         dry_run=args.dry_run,
         store=_store_config(args, "dest"),
     ):
+        found += 1
         failed += bool(u.error)
         what = "aborted" if u.aborted else ("would abort" if not u.error else "FAILED")
         if args.json:
@@ -353,4 +354,10 @@ def _cleanup(args: argparse.Namespace) -> int:
             print(f"{what:<11} {u.initiated:%Y-%m-%d %H:%M} {u.key} ({u.upload_id})")
         if u.error:
             print(f"error: {u.key}: {u.error}", file=sys.stderr)
+    done = 0 if args.dry_run else found - failed
+    if args.json:
+        print(json.dumps({"type": "summary", "found": found, "aborted": done, "failed": failed}))
+    elif not args.quiet:
+        what = "to abort (dry run)" if args.dry_run else f"{done} aborted, {failed} failed"
+        print(f"cleanup: {found} stale uploads under {args.target}; {what}", file=sys.stderr)
     return ExitCode.PARTIAL_FAILURE if failed else ExitCode.OK
