@@ -121,7 +121,7 @@ def test_partial_last_record_warns_once_or_is_refused(cli: Cli, s3client: Any, b
         (("--record-size", "80"), "needs either --record N or --records LIST"),
         (("--record-size", "80", "--records", "1", "--count", "2"), "--count: goes with"),
         (("--length", "0"), "--length"),
-        (("--part-size", "1MiB", "--range", "0-1"), "part_size_bytes"),
+        (("--part-size", "1MiB", "--range", "0-1"), "--part-size: must be between 5 MiB"),
     ],
 )
 def test_bad_ranges_and_records(
