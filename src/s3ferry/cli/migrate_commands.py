@@ -358,6 +358,6 @@ def _cleanup(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"type": "summary", "found": found, "aborted": done, "failed": failed}))
     elif not args.quiet:
-        what = "to abort (dry run)" if args.dry_run else f"{done} aborted, {failed} failed"
-        print(f"cleanup: {found} stale uploads under {args.target}; {what}", file=sys.stderr)
+        outcome = "to abort (dry run)" if args.dry_run else f"{done} aborted, {failed} failed"
+        print(f"cleanup: {found} stale uploads under {args.target}; {outcome}", file=sys.stderr)
     return ExitCode.PARTIAL_FAILURE if failed else ExitCode.OK

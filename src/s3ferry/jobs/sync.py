@@ -566,12 +566,7 @@ class _Context:
             return Decision(Action.COPY, f"size differs ({obj.size_bytes} != {file.size_bytes})")
         if self.rule is Rule.SIZE_ONLY:
             return Decision(Action.SKIP, "same size")
-        modified = iso_to_ns(obj.last_modified)
-        if (
-            self.rule is Rule.SIZE_AND_MTIME
-            and modified is not None
-            and _same_second(file, modified)
-        ):
+        if self.rule is Rule.SIZE_AND_MTIME and _same_second(file, obj.last_modified):
             # What a download gives an object that records no mtime of its own.
             return Decision(Action.SKIP, "same size, mtime of the object's last modification")
         return self._by_content_or_mtime(file, obj, obj.key)
@@ -604,8 +599,10 @@ class _Context:
         return by_checksum(ours, stored, "CRC32C")
 
 
-def _same_second(file: LocalEntry, modified_ns: int) -> bool:
-    return file.mtime_ns // 1_000_000_000 == modified_ns // 1_000_000_000
+def _same_second(file: LocalEntry, last_modified: str) -> bool:
+    """Whether the file's mtime falls in the second of the listing's ``LastModified``."""
+    modified = iso_to_ns(last_modified)
+    return modified is not None and file.mtime_ns // 10**9 == modified // 10**9
 
 
 def _listed(e: Entry) -> Listed:

@@ -153,8 +153,8 @@ class S3Store:
         self._list_lock = threading.Lock()
         self._tagging: bool | None = None  # whether PutObjectTagging works (None: not asked)
         self._tagging_lock = threading.Lock()
-        self._sse_c_checked = not self._sse_c  # True once SSE-C writes are known to encrypt
-        self._sse_c_refused = False  # True: the store ignores SSE-C keys
+        # Whether writes with the SSE-C key are encrypted (None: not asked yet).
+        self._sse_c_honoured: bool | None = None if self._sse_c else True
         self._sse_c_lock = threading.Lock()
 
     def _refresh_credentials(self) -> None:
@@ -316,13 +316,11 @@ class S3Store:
     ) -> str:
         """PUT one object in one request; the server verifies its SHA-256 (``sha256_hex``
         if the caller has it). Returns the ETag."""
-        if not self._sse_c_checked:
-            import asyncio
+        import asyncio  # loaded already: this runs on an event loop
 
+        if not self._sse_c_honoured:
             await asyncio.to_thread(self.check_sse_c, key)
         if _UNSAFE_FOR_OBSTORE.search(key):
-            import asyncio
-
             return await asyncio.to_thread(self.put_object, key, data, metadata)
         headers = None if self._sse_write else _plain_headers(metadata)
         if headers is None:
@@ -649,7 +647,7 @@ class S3Store:
         """
         with self._tagging_lock:
             if self._tagging is None:
-                probe = f"{_beside(key)}.s3ferry-tagging-probe-{secrets.token_hex(8)}"
+                probe = _probe_key(key, "tagging")
                 try:
                     with translated(self.url(probe)):
                         self._boto.put_object_tagging(
@@ -678,21 +676,20 @@ class S3Store:
         Raises:
             UnsupportedError: the store ignores SSE-C keys (raised again by every later write).
         """
-        if self._sse_c_checked:
+        if self._sse_c_honoured:
             return
         with self._sse_c_lock:
-            if not self._sse_c_refused and not self._sse_c_checked:
-                self._sse_c_refused = self.retrier.call(lambda: self._sse_c_ignored(key))
-                self._sse_c_checked = not self._sse_c_refused
-            if self._sse_c_refused:
-                raise UnsupportedError(
-                    self.url(key),
-                    "the store ignores SSE-C keys (an object written with the key was"
-                    " readable without it); nothing is written unencrypted",
-                )
+            if self._sse_c_honoured is None:
+                self._sse_c_honoured = not self.retrier.call(lambda: self._sse_c_ignored(key))
+        if not self._sse_c_honoured:
+            raise UnsupportedError(
+                self.url(key),
+                "the store ignores SSE-C keys (an object written with the key was"
+                " readable without it); nothing is written unencrypted",
+            )
 
     def _sse_c_ignored(self, key: str) -> bool:
-        probe = f"{_beside(key)}.s3ferry-sse-c-probe-{secrets.token_hex(8)}"
+        probe = _probe_key(key, "sse-c")
         with translated(self.url(probe)):
             self._boto.put_object(Bucket=self.bucket, Key=probe, Body=b"", **self._sse_c)
         try:
@@ -854,7 +851,7 @@ class S3Store:
         ``near_key``, which is then aborted: a store that takes the request for an
         UploadPart with no body would otherwise spoil a real upload's part for good.
         """
-        probe = f"{_beside(near_key)}.s3ferry-part-copy-probe-{secrets.token_hex(8)}"
+        probe = _probe_key(near_key, "part-copy")
         upload_id = self.create_multipart(probe, {}, part_checksums=False)
         try:
             self.upload_part_copy(probe, upload_id, 1, source, source_key, 0, 1)
@@ -1108,10 +1105,10 @@ def _botocore_code(e: Exception) -> str | None:
     )
 
 
-def _beside(key: str) -> str:
-    """The "directory" of ``key`` (up to its last ``/``), where a probe key goes: the
-    same policies apply to it as to ``key``."""
-    return key[: key.rfind("/") + 1]
+def _probe_key(key: str, question: str) -> str:
+    """A new key, in the "directory" of ``key`` (so the same policies apply to it), for
+    asking the store ``question`` once with a request of its own."""
+    return f"{key[: key.rfind('/') + 1]}.s3ferry-{question}-probe-{secrets.token_hex(8)}"
 
 
 def _by_code(code: str, text: str, subject: str, bucket_level: bool) -> Exception:
