@@ -90,12 +90,30 @@ def path_for(root: Path, prefix: str, key: str) -> Path:
     relative = key[len(prefix) :] if key.startswith(prefix) else key
     if not relative:
         raise UsageError(key, "key equals the prefix; it has no file name")
-    unsafe = "\\" in relative or "\0" in relative or relative.startswith("/")
     parts = relative.split("/")
     # On Windows a segment "C:x" restarts the path at drive C, wherever it stands.
-    if unsafe or any(p in ("", ".", "..") or _DRIVE_RE.match(p) for p in parts):
+    if relative.startswith("/") or any(p == ".." or _DRIVE_RE.match(p) for p in parts):
         raise UsageError(key, "key would land outside the target directory; skipped")
+    flaw = _not_a_path(relative, parts)
+    if flaw:
+        raise UsageError(key, f"key cannot be a local path ({flaw}); skipped")
     return root.joinpath(*parts)
+
+
+def _not_a_path(relative: str, parts: list[str]) -> str:
+    """What keeps a key that stays inside the target from being a path, or ``""``.
+
+    A backslash is refused on every system: on Windows it separates directories.
+    """
+    if "\\" in relative:
+        return "a backslash"
+    if "\0" in relative:
+        return "a NUL byte"
+    if "" in parts:
+        return "an empty segment"
+    if "." in parts:
+        return "a '.' segment"
+    return ""
 
 
 def local_relative(root: Path, path: Path) -> str:

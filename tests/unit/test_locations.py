@@ -59,22 +59,23 @@ def test_key_for_refuses_non_utf8_and_long_keys() -> None:
 
 
 @pytest.mark.parametrize(
-    "key",
+    ("key", "reason"),
     [
-        "p/../x",
-        "p/a/../../x",
-        "p//x",
-        "p/./x",
-        "p/a\\b",
-        "p/C:x",
-        "p/d/C:x",
-        "p/\0",
-        "p//etc/passwd",
-        "p/",
+        ("p/../x", "would land outside the target directory"),
+        ("p/a/../../x", "would land outside the target directory"),
+        ("p//etc/passwd", "would land outside the target directory"),
+        ("p/C:x", "would land outside the target directory"),
+        ("p/d/C:x", "would land outside the target directory"),
+        ("p/a//x", r"cannot be a local path \(an empty segment\)"),
+        ("p/./x", r"cannot be a local path \(a '\.' segment\)"),
+        ("p/a\\b", r"cannot be a local path \(a backslash\)"),
+        ("p/..\\x", r"cannot be a local path \(a backslash\)"),
+        ("p/\0", r"cannot be a local path \(a NUL byte\)"),
+        ("p/", "key equals the prefix"),
     ],
 )
-def test_path_for_refuses_escapes(key: str) -> None:
-    with pytest.raises(UsageError):
+def test_path_for_refuses_escapes_and_names_why(key: str, reason: str) -> None:
+    with pytest.raises(UsageError, match=reason):
         path_for(Path("/target"), "p/", key)
 
 
