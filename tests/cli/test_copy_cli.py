@@ -64,7 +64,7 @@ def test_cleanup_lists_then_aborts_stale_uploads(cli: Cli, s3client: Any, bucket
         young.stderr.decode()
         == f"cleanup: 0 stale uploads under s3://{bucket}/p/; 0 aborted, 0 failed\n"
     )
-    done = cli.run("cleanup", f"s3://{bucket}/p/", "--older-than", "0s", "--json")
+    done = cli.run("cleanup", f"s3://{bucket}/p/", "--older-than", "0", "--json")
     assert done.returncode == 0 and b'"aborted": true' in done.stdout
     assert json.loads(done.stdout.splitlines()[-1]) == {
         "type": "summary",

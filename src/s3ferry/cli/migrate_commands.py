@@ -26,7 +26,9 @@ _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(text: str) -> timedelta:
-    """``"90s"``, ``"30m"``, ``"12h"``, ``"1d"`` -> a timedelta."""
+    """``"90s"``, ``"30m"``, ``"12h"``, ``"1d"`` -> a timedelta; a bare ``"0"`` is no time at all."""
+    if text == "0":
+        return timedelta(0)
     number, unit = text[:-1], text[-1:].lower()
     if unit not in _DURATION_UNITS or not number.replace(".", "", 1).isdigit():
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 1d, 12h, 30m)")
