@@ -1,6 +1,7 @@
 """Downloads and restores refuse keys that would land outside the target or cannot
-be a local path (backslash, NUL): each is reported with its reason, skipped, the job exits 1, the other objects still arrive, and nothing is
-written outside the target.
+be a local path (backslash, NUL): each is reported with its reason, skipped, the
+job exits 1, the other objects still arrive, and nothing is written outside the
+target.
 
 The keys are stored for real on moto's server. SeaweedFS refuses ``.``/``..``
 segments and NUL (InvalidRequest) and rewrites ``\\`` to ``/`` and ``//`` to ``/``

@@ -26,7 +26,7 @@ _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(text: str) -> timedelta:
-    """``"90s"``, ``"30m"``, ``"12h"``, ``"1d"`` -> a timedelta; a bare ``"0"`` is no time at all."""
+    """``"90s"``, ``"30m"``, ``"12h"``, ``"1d"`` -> a timedelta; a bare ``"0"`` is none."""
     if text == "0":
         return timedelta(0)
     number, unit = text[:-1], text[-1:].lower()
