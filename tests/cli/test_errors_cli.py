@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import textwrap
@@ -66,6 +67,20 @@ def test_bucket_that_does_not_exist(tmp_path: Path, src: Path, cli: Cli) -> None
         assert "no-such-bucket-s3ferry" in line
         assert "bucket" in line.removeprefix("error: s3://no-such-bucket-s3ferry")
     assert not (tmp_path / "out").exists()
+
+
+def test_json_reports_an_error_that_stops_the_job_as_a_record_too(tmp_path: Path, cli: Cli) -> None:
+    run = cli.run("--json", "cp", "s3://no-such-bucket-s3ferry/p/", tmp_path / "out")
+
+    assert run.returncode == CANNOT_START
+    assert cli.error_line(run) == "error: s3://no-such-bucket-s3ferry: bucket does not exist"
+    assert json.loads(run.stdout) == {
+        "type": "error",
+        "subject": "s3://no-such-bucket-s3ferry",
+        "reason": "NotFoundError",
+        "message": "bucket does not exist",
+        "exit_code": CANNOT_START,
+    }
 
 
 def test_wrong_credentials(

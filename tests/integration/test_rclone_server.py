@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from support.trees import read_tree, write_tree
 
 import s3ferry
 from s3ferry import StoreConfig, TransferConfig, UnsupportedError
+from s3ferry.cli.main import main
 from s3ferry.jobs.migrate import cleanup, migrate
 from s3ferry.jobs.worker import WorkerConfig
 from s3ferry.storage.s3 import S3Store
@@ -165,3 +167,22 @@ def test_nothing_is_written_to_a_store_that_ignores_sse_c_keys(
     assert (report.objects_done, report.objects_failed) == (0, 2)
     assert all("ignores SSE-C keys" in f.message for f in report.failures), report.failures
     assert "Contents" not in rclone_client.list_objects_v2(Bucket=rclone_bucket)
+
+
+def test_an_unsigned_request_the_store_refuses_is_named_as_such(
+    rclone_store: StoreConfig, rclone_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # rclone refuses a request without credentials as "Encountered an unsupported algorithm".
+    code = main(["--json", "--no-sign-request", "ls", f"s3://{rclone_bucket}/"])
+
+    out, err = capsys.readouterr()
+    why = "access denied (UnsupportedAlgorithm); --no-sign-request sent no credentials"
+    assert code == 2
+    assert err == f"error: s3://{rclone_bucket}: {why}\n"
+    assert json.loads(out) == {
+        "type": "error",
+        "subject": f"s3://{rclone_bucket}",
+        "reason": "AccessDeniedError",
+        "message": why,
+        "exit_code": 2,
+    }

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from s3ferry.cli.exit_codes import ExitCode
-from s3ferry.errors import S3ferryError
+from s3ferry.errors import AccessDeniedError, S3ferryError
 
 _SIZE_UNITS = {
     "": 1,
@@ -346,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args: argparse.Namespace | None = None
     try:
         # Ctrl-C while the parser imports the commands' modules is an interruption too.
         args = build_parser().parse_args(argv)
@@ -386,15 +387,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_demo(args)
     except S3ferryError as e:
-        print(f"error: {e}", file=sys.stderr)
+        _report_fatal(args, e)
         return ExitCode.CANNOT_START
     except BrokenPipeError:
         # The reader went away (``| head``): what it wanted was written; stop quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return ExitCode.OK
     except KeyboardInterrupt:
-        print(f"error: interrupted; {_resume_hint(args)}", file=sys.stderr)
+        hint = _resume_hint(args) if args else "run the same command again to finish"
+        print(f"error: interrupted; {hint}", file=sys.stderr)
         return ExitCode.INTERRUPTED
+
+
+def _report_fatal(args: argparse.Namespace | None, e: S3ferryError) -> None:
+    """The one-line error of a job that could not start; with ``--json`` also a record.
+
+    A refusal of unsigned requests says so: stores answer them in their own words
+    (rclone's is "Encountered an unsupported algorithm").
+    """
+    message = e.message
+    unsigned = args is not None and any(
+        getattr(args, f"{side}no_sign_request", False) for side in ("", "source_", "dest_")
+    )
+    if unsigned and isinstance(e, AccessDeniedError):
+        message += "; --no-sign-request sent no credentials"
+    print(f"error: {e.subject}: {message}", file=sys.stderr)
+    if args is not None and getattr(args, "json", False):
+        import json
+
+        record = {"type": "error", "subject": e.subject, "reason": type(e).__name__}
+        print(json.dumps({**record, "message": message, "exit_code": int(ExitCode.CANNOT_START)}))
 
 
 def _resume_hint(args: argparse.Namespace) -> str:

@@ -1052,6 +1052,9 @@ _DENIED = {
     "SignatureDoesNotMatch",
     "Forbidden",
     "InvalidToken",
+    # Refusals of a request without credentials (rclone's for --no-sign-request).
+    "MissingSecurityHeader",
+    "UnsupportedAlgorithm",
 }
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired", "RequestExpired"}
 # S3 answers 503 only to say "slow down" (SlowDown, ServiceUnavailable).
