@@ -12,6 +12,9 @@ import pytest
 from s3ferry.config import StoreConfig
 from s3ferry.errors import UsageError
 from s3ferry.jobs.backup import backup
+from s3ferry.jobs.download import download
+from s3ferry.jobs.sync import sync
+from s3ferry.transfer.download import LINK_SKIPPED
 
 KiB = 1024
 
@@ -49,6 +52,23 @@ def test_classes_by_size_posix_attributes_and_links(
         link = head(s3client, bucket, key)
         assert link["ContentLength"] == 0  # stored as a link, never followed
         assert link["Metadata"]["s3ferry-symlink"] == target
+
+
+@pytest.mark.parametrize("job", ["cp", "sync"])
+def test_cp_and_sync_down_skip_stored_links_instead_of_writing_empty_files(
+    job: str, tree: Path, tmp_path: Path, bucket: str, store_config: StoreConfig
+) -> None:
+    backup(tree, f"s3://{bucket}/b/", store=store_config)
+    out = tmp_path / "out"
+
+    if job == "cp":
+        report = download(f"s3://{bucket}/b/", out, store=store_config)
+    else:
+        report = sync(f"s3://{bucket}/b/", out, store=store_config).transfer
+
+    assert report.ok and report.objects_done == 2
+    assert report.skipped_by_reason == {LINK_SKIPPED: 2}
+    assert sorted(p.name for p in out.rglob("*")) == ["big.bin", "d", "small.txt"]
 
 
 def test_default_leaves_large_files_to_a_lifecycle_rule(

@@ -37,6 +37,7 @@ from s3ferry.transfer.checksums import (
     META_MTIME_NS,
     META_PART_SIZE,
     META_SIZE,
+    META_SYMLINK,
     Computed,
     Expected,
     crc32c,
@@ -118,6 +119,10 @@ def verify_small(info: ObjectInfo, data: memoryview) -> str:
     return expected.method
 
 
+# backup stores a symbolic link as an empty object naming its target; only restore
+# makes links (cp and sync never write where a downloaded link points).
+LINK_SKIPPED = "symbolic link stored by backup; restore recreates it"
+
 # Smaller objects are hashed and written on the event loop (a thread hop costs
 # more than that); larger ones on a worker thread, so the loop keeps GETs going.
 WRITE_ON_LOOP_MAX_BYTES = 64 * 1024
@@ -141,6 +146,9 @@ async def download_small(
     try:
         with recorder.reporting(item.key, item.path):
             data, info = await store.get_small(item.key, taken)
+            if META_SYMLINK in info.metadata:
+                recorder.skipped(item.key, item.path, LINK_SKIPPED)
+                return
             if info.size_bytes < WRITE_ON_LOOP_MAX_BYTES:
                 method = _write_verified(info, memoryview(data), item.path)
             else:
