@@ -186,3 +186,20 @@ def test_an_unsigned_request_the_store_refuses_is_named_as_such(
         "message": why,
         "exit_code": 2,
     }
+
+
+def test_restore_where_the_store_refuses_restore_requests_fails_that_object_by_name(
+    tmp_path: Path, rclone_store: StoreConfig, rclone_bucket: str, rclone_client: Any
+) -> None:
+    # rclone keeps the GLACIER class it was sent and answers RestoreObject with 405.
+    rclone_client.put_object(Bucket=rclone_bucket, Key="c/cold", Body=b"x", StorageClass="GLACIER")
+    rclone_client.put_object(Bucket=rclone_bucket, Key="c/warm", Body=b"y")
+
+    report = s3ferry.restore(f"s3://{rclone_bucket}/c/", into=tmp_path / "out", store=rclone_store)
+
+    assert report.transfer.objects_done == 1 and report.requested == 0
+    [failure] = report.transfer.failures
+    assert failure.message == (
+        f"s3://{rclone_bucket}/c/cold: the store does not implement this (MethodNotAllowed)"
+    )
+    assert read_tree(tmp_path / "out") == {"warm": b"y"}

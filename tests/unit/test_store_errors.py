@@ -14,6 +14,7 @@ from s3ferry.errors import (
     S3ferryError,
     ThrottledError,
     TransientError,
+    UnsupportedError,
 )
 from s3ferry.storage.retry import Kind, classify
 from s3ferry.storage.s3 import translated
@@ -47,6 +48,8 @@ def _translated(error: Exception) -> S3ferryError:
         (_client_error("InvalidAccessKeyId"), AccessDeniedError, Kind.PERMANENT),
         (_client_error("NoSuchBucket"), NotFoundError, Kind.PERMANENT),
         (_client_error("InvalidObjectState"), ObjectArchivedError, Kind.PERMANENT),
+        (_client_error("MethodNotAllowed", "RestoreObject"), UnsupportedError, Kind.PERMANENT),
+        (_client_error("UnsupportedAlgorithm"), AccessDeniedError, Kind.PERMANENT),
         (
             _obstore_error("Server returned non-2xx status code: 503 Service Unavailable"),
             ThrottledError,

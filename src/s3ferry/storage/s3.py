@@ -1131,7 +1131,8 @@ def _by_code(code: str, text: str, subject: str, bucket_level: bool) -> Exceptio
         return ThrottledError(subject, f"{code}: {_one_line(text)}")
     if code in _TRANSIENT:
         return TransientError(subject, f"{code}: {_one_line(text)}")
-    if code == "NotImplemented":
+    if code in ("NotImplemented", "MethodNotAllowed"):
+        # rclone answers RestoreObject with 405 MethodNotAllowed.
         return UnsupportedError(subject, f"the store does not implement this ({code})")
     if code == "InvalidObjectState":
         return ObjectArchivedError(subject, "object is archived; restore it first")
