@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Cli
 from support.inventory import Row, write_report
 from support.partitions import Partitions
@@ -121,3 +122,20 @@ def test_plan_from_an_inventory_report(
     assert wrong.returncode == 2 and "report of bucket 'src-bucket'" in Cli.error_line(wrong)
     local = cli.run("plan", "--inventory", str(tmp_path), "--inventory-report", str(other), *args)
     assert local.returncode == 2 and "goes with an s3:// source" in Cli.error_line(local)
+
+
+@pytest.mark.parametrize("missing", ["source", "dest"])
+def test_migrate_with_a_missing_bucket_fails_before_starting_workers(
+    missing: str, cli: Cli, bucket: str, tmp_path: Path
+) -> None:
+    absent = "s3://no-such-bucket-s3ferry"
+    ends = [f"{absent}/p/", f"s3://{bucket}/q/"]
+    if missing == "dest":
+        ends = [f"s3://{bucket}/p/", f"{absent}/q/"]
+
+    run = cli.run("migrate", *ends, "--state-dir", tmp_path / "state")
+
+    assert run.returncode == 2
+    # One line: no warning of semaphores left behind by worker processes either.
+    assert run.stderr == f"error: {absent}: bucket does not exist\n".encode()
+    assert not list((tmp_path / "state").glob("*.db"))

@@ -258,6 +258,10 @@ def migrate(
         state.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(str(state), f"cannot create the state directory: {e.strerror}") from e
+    # A missing or refused bucket is told before any worker process starts.
+    buckets = [(source, wcfg.source_store)] if is_s3_url(source) else []
+    for url, side in [*buckets, (dest, wcfg.dest_store)]:
+        open_store(parse_s3_url(url).bucket, resolve(TransferConfig()), side).check_bucket()
     access = queue or QueueAccess(
         default_queue(state, source, dest), visibility_seconds=wcfg.visibility_seconds
     )
