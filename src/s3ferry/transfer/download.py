@@ -164,13 +164,31 @@ def _write_verified(info: ObjectInfo, data: memoryview, path: str) -> str:
     """Verify ``data`` and write it to ``path`` through a temporary file; returns the check."""
     method = verify_small(info, data)
     with _temporary(path) as tmp:
-        with open(tmp, "wb", buffering=0) as f:
-            # One raw write may be short (a disk filling up): write until all is written.
-            written = 0
-            while written < len(data):
-                written += f.write(data[written:])
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            write_at(fd, data, 0)
+        finally:
+            os.close(fd)
         commit(tmp, path, info)
     return method
+
+
+# Files are written in pieces of 32 KiB. The page cache sizes its folios to the write:
+# pieces up to 32 KiB (order 3) come from the per-CPU page lists, larger ones from the
+# zone's free lists, which on this VM (2 cores, free pages reported to the host) cost
+# several times the kernel CPU. 4 x 512 MiB download, 5 alternating runs, 2 cores:
+# 128 KiB writes wall 3.41-5.39 s, kernel 2.3-5.6 s; 32 KiB pieces of 1 MiB reads
+# 3.02-3.29 s, kernel 1.8-2.0 s; s5cmd (32 KiB writes) 2.52-3.09 s, kernel 2.1-2.5 s.
+WRITE_PIECE_BYTES = 32 * 1024
+
+
+def write_at(fd: int, data: memoryview, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` of ``fd`` in :data:`WRITE_PIECE_BYTES` pieces
+    (a write may also be short: a disk filling up)."""
+    written, size = 0, len(data)
+    while written < size:
+        end = min(written + WRITE_PIECE_BYTES, size)
+        written += os.pwrite(fd, data[written:end], offset + written)
 
 
 @contextlib.contextmanager
@@ -445,9 +463,7 @@ def _writer(
 ) -> Callable[[memoryview, int], None]:
     def write(chunk: memoryview, offset: int) -> None:
         hasher.update(chunk)
-        written = 0
-        while written < len(chunk):
-            written += os.pwrite(fd, chunk[written:], offset + written)
+        write_at(fd, chunk, offset)
         recorder.progressed(key, len(chunk))
 
     return write
