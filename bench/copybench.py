@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from bench.datasets import Dataset
 from bench.measure import Measurement, run_timed, server_cpu_s
 from bench.report import RunResult, num
-from bench.tools import BIN_DIR, RCLONE_REMOTE, TOOLS, Transfer, s5cmd_binary
+from bench.tools import BIN_DIR, RCLONE_REMOTE, TOOLS, Transfer, in_turn, s5cmd_binary
 from bench.verify import verify_upload
 
 if TYPE_CHECKING:
@@ -240,7 +240,7 @@ def run_copy_case(
     copy = Copy(prefix, bench.info.endpoint_url, other.info.endpoint_url if other else None)
     results = []
     for run in range(1, runs + 1):
-        for tool in tools:
+        for tool in in_turn(tools, run):
             empty_prefix(dest, prefix, DST_BUCKET)
             log_stem = bench.root / "logs" / f"{dataset.name}-{op}-{tool}-{run}"
             m = timed(bench, table[tool](copy), log_stem, env, other)

@@ -73,6 +73,7 @@ from bench.tools import (  # noqa: E402
     Listing,
     Sync,
     Transfer,
+    in_turn,
     s3ferry_inventory,
     tool_env,
 )
@@ -345,12 +346,15 @@ def usable(tools: list[str], commands: Mapping[str, object], op: str) -> list[st
 def run_case(
     bench: Bench, dataset: Dataset, op: str, tools: list[str], runs: int
 ) -> list[RunResult]:
-    """All runs of all tools for one dataset and operation (runs interleave the tools)."""
+    """All runs of all tools for one dataset and operation (runs interleave the tools, in
+    turn)."""
     prefix = s3_prefix(op, dataset)
     if op == "download":
         seed_source(bench, dataset, prefix)
     results = [
-        run_once(bench, dataset, op, tool, run) for run in range(1, runs + 1) for tool in tools
+        run_once(bench, dataset, op, tool, run)
+        for run in range(1, runs + 1)
+        for tool in in_turn(tools, run)
     ]
     empty_prefix(bench, prefix)
     return results
@@ -453,7 +457,7 @@ def run_list_case(bench: Bench, keyset: KeySet, tools: list[str], runs: int) -> 
     return [
         run_list_once(bench, keyset, expected, tool, run)
         for run in range(1, runs + 1)
-        for tool in tools
+        for tool in in_turn(tools, run)
     ]
 
 

