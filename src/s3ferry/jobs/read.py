@@ -46,7 +46,7 @@ from s3ferry.ranges import (
 from s3ferry.storage.glacier import require_readable
 from s3ferry.storage.s3 import ObjectInfo, S3Store
 from s3ferry.transfer.buffers import BufferPool
-from s3ferry.transfer.download import fetched_in_order
+from s3ferry.transfer.download import fetched_in_order, write_pieces
 
 T = TypeVar("T")
 RecordsAsked = str | Iterable[int | range]
@@ -331,7 +331,7 @@ def _exhaust(items: Iterator[object]) -> None:
 def _write(stream: BinaryIO, data: memoryview) -> None:
     """Write to the output; a reader that went away (BrokenPipeError) is the caller's to judge."""
     try:
-        stream.write(data)
+        write_pieces(stream, data)
     except BrokenPipeError:
         raise
     except OSError as e:

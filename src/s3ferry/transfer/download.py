@@ -182,6 +182,13 @@ def _write_verified(info: ObjectInfo, data: memoryview, path: str) -> str:
 WRITE_PIECE_BYTES = 32 * 1024
 
 
+def write_pieces(out: BinaryIO, data: memoryview) -> None:
+    """Write all of ``data`` to ``out`` (stdout: a file, a pipe) in :data:`WRITE_PIECE_BYTES`
+    pieces."""
+    for start in range(0, len(data), WRITE_PIECE_BYTES):
+        out.write(data[start : start + WRITE_PIECE_BYTES])
+
+
 def write_at(fd: int, data: memoryview, offset: int) -> None:
     """Write all of ``data`` at ``offset`` of ``fd`` in :data:`WRITE_PIECE_BYTES` pieces
     (a write may also be short: a disk filling up)."""
@@ -499,7 +506,7 @@ def stream_object(
     started = time.monotonic()
 
     def written(view: memoryview, _md5: bytes | None) -> None:
-        out.write(view)
+        write_pieces(out, view)
         recorder.progressed(info.key, len(view))
 
     with recorder.reporting(info.key, "-"):
