@@ -394,8 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return ExitCode.OK
     except KeyboardInterrupt:
-        hint = _resume_hint(args) if args else "run the same command again to finish"
-        print(f"error: interrupted; {hint}", file=sys.stderr)
+        print(f"error: interrupted; {_resume_hint(args)}", file=sys.stderr)
         return ExitCode.INTERRUPTED
 
 
@@ -419,10 +418,12 @@ def _report_fatal(args: argparse.Namespace | None, e: S3ferryError) -> None:
         print(json.dumps({**record, "message": message, "exit_code": int(ExitCode.CANNOT_START)}))
 
 
-def _resume_hint(args: argparse.Namespace) -> str:
-    if args.command in ("cp", "sync", "backup", "restore") and "-" not in (
-        getattr(args, "source", None),
-        getattr(args, "destination", None),
+def _resume_hint(args: argparse.Namespace | None) -> str:
+    # args is None when interrupted while the parser was loading.
+    if (
+        args is not None
+        and args.command in ("cp", "sync", "backup", "restore")
+        and "-" not in (getattr(args, "source", None), getattr(args, "destination", None))
     ):
         from s3ferry.cli.commands import state_dir
 
