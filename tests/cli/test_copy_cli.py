@@ -139,3 +139,46 @@ def test_migrate_with_a_missing_bucket_fails_before_starting_workers(
     # One line: no warning of semaphores left behind by worker processes either.
     assert run.stderr == f"error: {absent}: bucket does not exist\n".encode()
     assert not list((tmp_path / "state").glob("*.db"))
+
+
+@pytest.mark.parametrize(
+    ("command", "source", "dest"),
+    [
+        ("sync", "d/", "d/sub/"),
+        ("sync", "d/sub/", "d/"),
+        ("cp", "d/", "d/x/"),
+        ("cp", "d", "d/"),
+        ("migrate", "", "z/"),
+    ],
+)
+def test_a_destination_overlapping_its_source_is_refused_and_nothing_changes(
+    command: str, source: str, dest: str, cli: Cli, s3client: Any, bucket: str, tmp_path: Path
+) -> None:
+    for key in ("d/a.txt", "d/sub/b.txt"):
+        s3client.put_object(Bucket=bucket, Key=key, Body=b"x")
+    extra = ["--delete"] if command == "sync" else []
+    if command == "migrate":
+        extra = ["--state-dir", str(tmp_path)]
+
+    run = cli.run(command, f"s3://{bucket}/{source}", f"s3://{bucket}/{dest}", *extra)
+
+    assert run.returncode == 2
+    assert Cli.error_line(run) == (
+        f"error: s3://{bucket}/{source} -> s3://{bucket}/{dest}: "
+        "the destination overlaps the source"
+    )
+    listed = s3client.list_objects_v2(Bucket=bucket)["Contents"]
+    assert sorted(o["Key"] for o in listed) == ["d/a.txt", "d/sub/b.txt"]
+
+
+def test_copies_beside_the_source_on_one_bucket_are_allowed(
+    cli: Cli, s3client: Any, bucket: str
+) -> None:
+    s3client.put_object(Bucket=bucket, Key="d/a.txt", Body=b"x")
+
+    one = cli.run("cp", f"s3://{bucket}/d/a.txt", f"s3://{bucket}/d/a2.txt")
+    sibling = cli.run("cp", f"s3://{bucket}/d", f"s3://{bucket}/d2/")
+
+    assert one.returncode == 0 and sibling.returncode == 0, sibling.stderr
+    listed = s3client.list_objects_v2(Bucket=bucket)["Contents"]
+    assert sorted(o["Key"] for o in listed) == ["d/a.txt", "d/a2.txt", "d2/a.txt", "d2/a2.txt"]

@@ -18,7 +18,7 @@ from typing import Literal, TypeVar
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import UsageError
 from s3ferry.events import EventSink, JobStarted, discard
-from s3ferry.jobs.lanes import drive, open_store, routed
+from s3ferry.jobs.lanes import drive, open_store, refuse_overlap, routed
 from s3ferry.jobs.listing import default_list_workers
 from s3ferry.jobs.report import JobReport
 from s3ferry.listing.bucket import list_key_or_prefix
@@ -86,6 +86,7 @@ def copy(
             [CopyItem(single.key, single.size_bytes, single.etag, key)]
         )
     else:
+        refuse_overlap(src, src_url, dst, dst_url)
         items = _listed(src, src_url, dst_url)
     server_side = probe(src, dst, src_cfg, dst_cfg, path)
     loops = 1

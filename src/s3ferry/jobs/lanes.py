@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from s3ferry.config import StoreConfig, TransferConfig
+from s3ferry.errors import UsageError
 from s3ferry.events import EventSink, discard
+from s3ferry.locations import S3Url
 from s3ferry.storage.s3 import S3Store
 from s3ferry.transfer.journal import Journal
 from s3ferry.transfer.recorder import Recorder
@@ -90,6 +92,20 @@ def open_store(
     s3.retrier.sink = events
     s3.check_bucket()
     return s3
+
+
+def refuse_overlap(src: S3Store, src_url: S3Url, dst: S3Store, dst_url: S3Url) -> None:
+    """Refuse a prefix copied into itself, below itself or above itself on one bucket: each
+    run would copy its own copies again, and sync's deletions would remove source objects.
+
+    Raises:
+        UsageError: the two prefixes overlap.
+    """
+    if src.endpoint != dst.endpoint or src_url.bucket != dst_url.bucket:
+        return
+    a, b = src_url.as_prefix(), dst_url.as_prefix()
+    if a.startswith(b) or b.startswith(a):
+        raise UsageError(f"{src_url} -> {dst_url}", "the destination overlaps the source")
 
 
 @contextmanager

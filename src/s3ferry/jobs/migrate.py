@@ -23,7 +23,7 @@ from s3ferry.config import StoreConfig, TransferConfig, cache_dir, resolve
 from s3ferry.errors import S3ferryError, UsageError
 from s3ferry.events import EventSink, JobStarted, QueueProgress, discard
 from s3ferry.jobs.inventory import read_inventory
-from s3ferry.jobs.lanes import open_store
+from s3ferry.jobs.lanes import open_store, refuse_overlap
 from s3ferry.jobs.listing import default_list_workers
 from s3ferry.jobs.worker import WorkerConfig, WorkerPool, drained
 from s3ferry.listing.bucket import list_objects
@@ -153,6 +153,7 @@ def _plan_into(
     cfg = resolve(TransferConfig(small_file_workers=8, large_file_workers=8))
     src = open_store(src_url.bucket, cfg, source_store, sink)
     dst = open_store(dst_url.bucket, cfg, dest_store, sink)
+    refuse_overlap(src, src_url, dst, dst_url)
     sink(JobStarted("plan", str(src_url), str(dst_url)))
     src_prefix, dst_prefix = src_url.as_prefix(), dst_url.as_prefix()
     entries = inventoried or list_objects(src, src_prefix, workers=default_list_workers())
@@ -258,10 +259,13 @@ def migrate(
         state.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(str(state), f"cannot create the state directory: {e.strerror}") from e
-    # A missing or refused bucket is told before any worker process starts.
-    buckets = [(source, wcfg.source_store)] if is_s3_url(source) else []
-    for url, side in [*buckets, (dest, wcfg.dest_store)]:
-        open_store(parse_s3_url(url).bucket, resolve(TransferConfig()), side).check_bucket()
+    # A missing or refused bucket, or overlapping prefixes, are told before any worker starts.
+    dst_url = parse_s3_url(dest)
+    dst = open_store(dst_url.bucket, resolve(TransferConfig()), wcfg.dest_store)
+    if is_s3_url(source):
+        src_url = parse_s3_url(source)
+        src = open_store(src_url.bucket, resolve(TransferConfig()), wcfg.source_store)
+        refuse_overlap(src, src_url, dst, dst_url)
     access = queue or QueueAccess(
         default_queue(state, source, dest), visibility_seconds=wcfg.visibility_seconds
     )

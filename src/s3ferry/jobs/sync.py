@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING, Protocol
 from s3ferry.config import StoreConfig, TransferConfig, resolve
 from s3ferry.errors import LocalIOError, S3ferryError, StoreError, UsageError
 from s3ferry.events import Compared, Event, EventSink, JobStarted, ObjectFailed, Planned, discard
-from s3ferry.jobs.lanes import job_journal, open_store
+from s3ferry.jobs.lanes import job_journal, open_store, refuse_overlap
 from s3ferry.jobs.listing import default_list_workers, merge_list_workers
 from s3ferry.jobs.report import JobReport
 from s3ferry.listing.bucket import list_objects
@@ -265,6 +265,7 @@ def _sync_buckets(
     recorder = Recorder(sink)
     source = open_store(src_url.bucket, cfg, source_store, recorder.store_event)
     target = open_store(dst_url.bucket, cfg, dest_store, recorder.store_event)
+    refuse_overlap(source, src_url, target, dst_url)
     sink(JobStarted("sync", src, dst))
     started = time.monotonic()
     src_prefix, dst_prefix = src_url.as_prefix(), dst_url.as_prefix()
