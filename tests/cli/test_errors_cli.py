@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -136,6 +137,27 @@ def test_download_prefix_onto_a_regular_file(tmp_path: Path, uploaded: str, cli:
     assert str(target) in cli.error_line(run)
     assert target.read_bytes() == b"untouched"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_a_download_never_replaces_a_fifo(tmp_path: Path, uploaded: str, cli: Cli) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    os.mkfifo(tree / "a.txt")
+
+    single = cli.run("cp", uploaded + "a.txt", fifo)
+    into_tree = cli.run("cp", uploaded, tree)
+
+    assert single.returncode == CANNOT_START
+    assert cli.error_line(single) == f"error: {fifo}: is a device, FIFO or socket; not replaced"
+    assert into_tree.returncode == PARTIAL_FAILURE
+    assert f"error: {tree / 'a.txt'}: is a device, FIFO or socket; not replaced" in (
+        into_tree.stderr.decode().splitlines()
+    )
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and stat.S_ISFIFO((tree / "a.txt").lstat().st_mode)
+    assert read_tree(tree / "d") == {"b.txt": b"b"}
+    assert sorted(p.name for p in tree.iterdir()) == ["a.txt", "d"]
 
 
 @pytest.fixture

@@ -25,10 +25,12 @@ from s3ferry.storage.listing import Entry
 from s3ferry.storage.s3 import S3Store
 from s3ferry.transfer.buffers import BufferPool, ByteBudget
 from s3ferry.transfer.download import (
+    SPECIAL_FILE_KEPT,
     DownloadItem,
     LargeFileDownloader,
     download_small,
     has_size,
+    special_file,
     stream_object,
 )
 from s3ferry.transfer.journal import Journal
@@ -132,6 +134,8 @@ def _single_target(dest: Path, key: str, as_typed: str) -> Path:
         return dest / name
     if not dest.parent.is_dir():
         raise UsageError(str(dest.parent), "no such directory")
+    if special_file(dest):
+        raise UsageError(str(dest), SPECIAL_FILE_KEPT)
     return dest
 
 

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import itertools
 import os
+import stat
 import threading
 import time
 from collections import deque
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from s3ferry.config import TransferConfig, part_size_for
-from s3ferry.errors import Cancelled, IntegrityError
+from s3ferry.errors import Cancelled, IntegrityError, LocalIOError
 from s3ferry.storage.s3 import ObjectInfo, S3Store, crc32c_b64
 from s3ferry.transfer.buffers import BufferPool, ByteBudget
 from s3ferry.transfer.checksums import (
@@ -69,10 +70,29 @@ def temp_path(path: str) -> str:
     return os.path.join(head, f".{name}.s3ferry-{os.getpid()}-{next(_temp_numbers)}")
 
 
+SPECIAL_FILE_KEPT = "is a device, FIFO or socket; not replaced"
+
+
+def special_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a device, FIFO or socket: a download never replaces one
+    (renaming over a symbolic link replaces the link, never what it points to)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISLNK(mode) or stat.S_ISDIR(mode))
+
+
 def commit(tmp: str, path: str, info: ObjectInfo) -> None:
     """Rename a verified temp file over ``path``. It gets the mtime of the file s3ferry
     uploaded when the object records one, else (as ``aws s3`` does) the object's last
-    modification, in whole seconds: what a listing tells a later sync."""
+    modification, in whole seconds: what a listing tells a later sync.
+
+    Raises:
+        LocalIOError: ``path`` is a device, FIFO or socket (left as it is).
+    """
+    if special_file(path):
+        raise LocalIOError(path, SPECIAL_FILE_KEPT)
     recorded = info.metadata.get(META_MTIME_NS)
     if recorded is not None and recorded.isdigit():
         os.utime(tmp, ns=(int(recorded), int(recorded)))
