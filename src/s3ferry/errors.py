@@ -15,7 +15,7 @@ trying again could help, so callers decide without parsing messages::
     │   └── TransientError    5xx, timeout, connection reset, truncated body (retryable)
     │       └── ThrottledError  503 SlowDown and its kin: slow down, then retry
     ├── IntegrityError        bytes read back or stored differ from the source
-    ├── SourceChangedError    a local file changed while it was being read
+    ├── SourceChangedError    a local file (or a planned source object) changed meanwhile
     ├── LocalIOError          a local file could not be read or written
     └── Cancelled             the job was interrupted before this object finished
 
@@ -89,7 +89,8 @@ class IntegrityError(S3ferryError):
 
 
 class SourceChangedError(S3ferryError):
-    """A local file changed (size or mtime) while it was being uploaded."""
+    """A local file changed (size or mtime) while it was being uploaded, or a source
+    object is no longer the version a copy task was planned for (its ETag)."""
 
 
 class LocalIOError(S3ferryError):

@@ -26,6 +26,7 @@ from support.partitions import Partitions
 from support.trees import bucket_contents
 
 from s3ferry.config import StoreConfig
+from s3ferry.errors import SourceChangedError
 from s3ferry.jobs.migrate import migrate, plan, status
 from s3ferry.jobs.worker import TaskRunner, WorkerConfig
 from s3ferry.planning.tasks import PartTask, PlanLimits, decode
@@ -135,6 +136,29 @@ def test_a_part_task_done_twice_is_not_an_error(
     assert [r[0] for r in results] == [0, 0, 1]
     assert runner.run(tasks[-1], again=True)[0] == 0
     assert not _open_uploads(s3client, bucket)
+
+
+@pytest.mark.parametrize("server_side", [True, False])
+def test_part_tasks_of_a_source_changed_since_planning_fail_and_copy_nothing(
+    server_side: bool, s3client: Any, bucket: str, store_config: StoreConfig, tmp_path: Path
+) -> None:
+    """Same size, other bytes: without the ETag condition the parts would mix versions."""
+    _fill(s3client, bucket, 0, 1)
+    url = f"sqlite:///{tmp_path}/q.db"
+    plan(f"s3://{bucket}/data/", f"s3://{bucket}/copy/", url, source_store=store_config)
+    [key] = [o["Key"] for o in s3client.list_objects_v2(Bucket=bucket)["Contents"]]
+    size = s3client.head_object(Bucket=bucket, Key=key)["ContentLength"]
+    s3client.put_object(Bucket=bucket, Key=key, Body=b"n" * size)
+    tasks = [decode(m.body) for m in open_queue(url).receive(10)]
+    runner = TaskRunner(
+        WorkerConfig(source_store=store_config, dest_store=store_config, server_side=server_side)
+    )
+
+    for task in tasks:
+        with pytest.raises(SourceChangedError, match="its ETag is not the one planned"):
+            runner.run(task, again=False)
+
+    assert "Contents" not in s3client.list_objects_v2(Bucket=bucket, Prefix="copy/")
 
 
 @pytest.fixture(scope="module")

@@ -166,7 +166,9 @@ class TaskRunner:
         sent = 0
         try:
             if self._probe(src, dst)(source_key) and self._copies_parts(src, dst, source_key, key):
-                dst.upload_part_copy(key, task.upload_id, task.part, src, source_key, start, end)
+                dst.upload_part_copy(
+                    key, task.upload_id, task.part, src, source_key, start, end, task.object.etag
+                )
             else:
                 buf = bytearray(end - start)
                 view = memoryview(buf)
@@ -174,7 +176,7 @@ class TaskRunner:
                 def put(chunk: memoryview, offset: int) -> None:
                     view[offset - start : offset - start + len(chunk)] = chunk
 
-                src.read_range(source_key, start, end, put)
+                src.read_range(source_key, start, end, put, task.object.etag)
                 dst.upload_part_md5(key, task.upload_id, task.part, buf)
             sent = end - start
             parts = dst.list_parts(key, task.upload_id)  # in part-number order

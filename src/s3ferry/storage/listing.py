@@ -199,14 +199,20 @@ class LeanClient:
         return Head({k.lower(): v for k, v in headers.items()})
 
     def read_range(
-        self, key: str, start: int, end: int, consume: Callable[[memoryview, int], None]
+        self,
+        key: str,
+        start: int,
+        end: int,
+        consume: Callable[[memoryview, int], None],
+        etag: str = "",
     ) -> None:
         """Stream bytes ``start`` to ``end`` (exclusive) of ``key`` into ``consume(view, offset)``.
 
         The body is read by ``http.client`` straight into a buffer of
         :data:`RANGE_READ_BYTES` kept per thread (one copy from the socket,
         where a library handing out byte chunks makes two or three), on a
-        kept-alive connection. ``key`` must survive URL normalisation.
+        kept-alive connection. ``key`` must survive URL normalisation. With ``etag``,
+        only that version is read (If-Match).
 
         Raises:
             TransientError: the connection broke or timed out (what was consumed stays consumed).
@@ -214,8 +220,12 @@ class LeanClient:
         """
         subject = f"s3://{self.bucket}/{key}"
         path = f"{self._path.rstrip('/')}/{key}"
+        condition = {"If-Match": f'"{etag}"'} if etag else {}
         headers = self._signed(
-            "GET", path, "", {"Range": f"bytes={start}-{end - 1}", **self._sse_headers}
+            "GET",
+            path,
+            "",
+            {"Range": f"bytes={start}-{end - 1}", **condition, **self._sse_headers},
         )
         connection, response = self._send(subject, quote(path, safe="/" + _UNRESERVED), headers)
         reusable = False

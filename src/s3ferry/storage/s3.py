@@ -36,6 +36,7 @@ from s3ferry.errors import (
     NotFoundError,
     ObjectArchivedError,
     S3ferryError,
+    SourceChangedError,
     StoreError,
     ThrottledError,
     TransientError,
@@ -553,17 +554,24 @@ class S3Store:
                 marker = int(r["NextPartNumberMarker"])
 
     def read_range(
-        self, key: str, start: int, end: int, consume: Callable[[memoryview, int], None]
+        self,
+        key: str,
+        start: int,
+        end: int,
+        consume: Callable[[memoryview, int], None],
+        etag: str = "",
     ) -> None:
         """Stream bytes ``start`` (inclusive) to ``end`` (exclusive) of ``key`` into ``consume``.
 
         ``consume(chunk, offset)`` is called with consecutive chunks of at most
         ~1 MiB; ``offset`` is the chunk's position in the object. Each byte is
         consumed once: a stream that breaks is resumed from the first byte not
-        yet consumed, with a new ranged GET.
+        yet consumed, with a new ranged GET. With ``etag``, only that version of
+        the object is read (If-Match).
 
         Raises:
             IntegrityError: the store returned fewer or more bytes than asked for.
+            SourceChangedError: the object's ETag is no longer ``etag``.
         """
         read = self._read_range_boto if _UNSAFE_FOR_OBSTORE.search(key) else self._lean.read_range
         consumed = start
@@ -575,18 +583,28 @@ class S3Store:
 
         def resume() -> None:
             if consumed < end:
-                read(key, consumed, end, advancing)
+                read(key, consumed, end, advancing, etag)
 
         self.retrier.call(resume)
         _check_length(self.url(key), consumed - start, end - start)
 
     def _read_range_boto(
-        self, key: str, start: int, end: int, consume: Callable[[memoryview, int], None]
+        self,
+        key: str,
+        start: int,
+        end: int,
+        consume: Callable[[memoryview, int], None],
+        etag: str,
     ) -> None:
         offset = start
+        condition = {"IfMatch": f'"{etag}"'} if etag else {}
         with translated(self.url(key)):
             body = self._boto.get_object(
-                Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}", **self._sse_c
+                Bucket=self.bucket,
+                Key=key,
+                Range=f"bytes={start}-{end - 1}",
+                **condition,
+                **self._sse_c,
             )["Body"]
             for chunk in body.iter_chunks(RANGE_CHUNK_BYTES):
                 consume(memoryview(chunk), offset)
@@ -819,15 +837,19 @@ class S3Store:
         source_key: str,
         start: int,
         end: int,
+        source_etag: str = "",
     ) -> str:
         """Part ``number`` of ``key`` copied server-side from bytes ``start``..``end``
-        (exclusive) of ``source_key``; returns the part's ETag.
+        (exclusive) of ``source_key`` (only of the version ``source_etag``, if given);
+        returns the part's ETag.
 
         Raises:
             UnsupportedError: the store does not implement UploadPartCopy (some answer
                 as to an UploadPart with no body: no CopyPartResult, an empty part).
+            SourceChangedError: the source's ETag is no longer ``source_etag``.
         """
         subject = f"{self.url(key)} part {number}"
+        condition = {"CopySourceIfMatch": f'"{source_etag}"'} if source_etag else {}
         with translated(subject):
             r = self._boto.upload_part_copy(
                 Bucket=self.bucket,
@@ -836,6 +858,7 @@ class S3Store:
                 PartNumber=number,
                 CopySource={"Bucket": source.bucket, "Key": source_key},
                 CopySourceRange=f"bytes={start}-{end - 1}",
+                **condition,
                 **self._sse_c,
                 **_copy_source_sse(source),
             )
@@ -1136,6 +1159,8 @@ def _by_code(code: str, text: str, subject: str, bucket_level: bool) -> Exceptio
         return UnsupportedError(subject, f"the store does not implement this ({code})")
     if code == "InvalidObjectState":
         return ObjectArchivedError(subject, "object is archived; restore it first")
+    if code in ("PreconditionFailed", "412"):
+        return SourceChangedError(subject, "the object changed: its ETag is not the one planned")
     if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
         return IntegrityError(subject, f"store rejected the checksum ({code})")
     if code == "400" or _SSE_C_NEEDED in text:

@@ -282,6 +282,7 @@ class Copier:
                     info.key,
                     start,
                     min(start + part, info.size_bytes),
+                    info.etag,
                 ),
             )
             for n, start in enumerate(range(0, info.size_bytes, part), start=1)
