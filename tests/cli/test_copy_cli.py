@@ -77,6 +77,8 @@ def test_cleanup_lists_then_aborts_stale_uploads(cli: Cli, s3client: Any, bucket
     assert left == ["other/kept"]
     bad = cli.run("cleanup", f"s3://{bucket}/", "--older-than", "soon")
     assert bad.returncode == 2 and "not a duration" in Cli.error_line(bad)
+    huge = cli.run("cleanup", f"s3://{bucket}/", "--older-than", "99999999999d")
+    assert huge.returncode == 2 and "more than 36500 days" in Cli.error_line(huge)
 
 
 def test_status_of_a_planned_queue(

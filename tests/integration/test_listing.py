@@ -16,7 +16,7 @@ from support.keys import put_keys
 from support.moto import ACCESS, REGION, client, moto_server
 
 from s3ferry.config import StoreConfig
-from s3ferry.errors import AccessDeniedError, NotFoundError
+from s3ferry.errors import AccessDeniedError, NotFoundError, UsageError
 from s3ferry.jobs import inventory as inventory_job
 from s3ferry.jobs.listing import Folder, disk_usage, iter_objects, list_bucket
 from s3ferry.listing.bucket import _Lister, list_objects
@@ -232,3 +232,18 @@ def test_an_inventory_whose_shards_end_on_a_write_batch_has_no_empty_line(
             assert [json.loads(line)["key"] for line in f] != []
     _, entries = inventory_job.read_inventory(tmp_path)
     assert [e.key for e in entries] == keys
+
+
+@pytest.mark.parametrize(
+    "shards", ["x", [{"file": "part-00000.jsonl.gz", "objects": 1}], [None], 3]
+)
+def test_resuming_from_a_manifest_with_malformed_shards_is_refused(
+    shards: object, bucket: str, store_config: StoreConfig, tmp_path: Path
+) -> None:
+    inventory_job.inventory(f"s3://{bucket}", tmp_path, store=store_config)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest |= {"shards": shards, "complete": False}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+
+    with pytest.raises(UsageError, match="is not an s3ferry inventory manifest"):
+        inventory_job.inventory(f"s3://{bucket}", tmp_path, store=store_config)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 TEXT_PROGRESS_SECONDS = 5.0
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION_MAX_DAYS = 36_500  # a century; far more than any multipart upload is kept
 
 
 def parse_duration(text: str) -> timedelta:
@@ -32,7 +33,10 @@ def parse_duration(text: str) -> timedelta:
     number, unit = text[:-1], text[-1:].lower()
     if unit not in _DURATION_UNITS or not number.replace(".", "", 1).isdigit():
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 1d, 12h, 30m)")
-    return timedelta(seconds=float(number) * _DURATION_UNITS[unit])
+    seconds = float(number) * _DURATION_UNITS[unit]
+    if seconds > _DURATION_MAX_DAYS * _DURATION_UNITS["d"]:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than {_DURATION_MAX_DAYS} days")
+    return timedelta(seconds=seconds)
 
 
 def add_parsers(

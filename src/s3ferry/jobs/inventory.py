@@ -244,6 +244,8 @@ def _load_or_start(root: Path, settings: dict[str, Any]) -> dict[str, Any]:
     try:
         manifest = json.loads(text)
         theirs = {k: manifest[k] for k in settings}
+        if not all(map(_is_shard, manifest["shards"])):
+            raise TypeError("a shard record is malformed")
     except (ValueError, KeyError, TypeError) as e:
         raise UsageError(str(path), "is not an s3ferry inventory manifest") from e
     if theirs != settings:
@@ -253,6 +255,14 @@ def _load_or_start(root: Path, settings: dict[str, Any]) -> dict[str, Any]:
             f"{theirs['shard_size']}); use another directory or the same settings",
         )
     return dict(manifest)
+
+
+def _is_shard(record: object) -> bool:
+    """Whether ``record`` is a shard record as :meth:`_ShardWriter.finish` writes it."""
+    fields = {"file": str, "objects": int, "bytes": int, "first_key": str, "last_key": str}
+    return isinstance(record, dict) and all(
+        isinstance(record.get(name), kind) for name, kind in fields.items()
+    )
 
 
 def _encode(entries: list[Entry], bucket: str, fmt: str) -> bytes:
