@@ -323,5 +323,9 @@ def test_bad_input(cold: Cold, tmp_path: Path) -> None:
             restore(url, tmp_path, store=cold.store, **options)
     with pytest.raises(UsageError, match="needs a destination directory"):
         restore(url, store=cold.store)
+    for ends in ({"destination": "s3://b/x/"}, {"into": "s3://b/x/"}):
+        with pytest.raises(UsageError, match="writes to a local directory, not to a bucket"):
+            restore(url, store=cold.store, **ends)
+    assert not Path("s3:").exists()
     with pytest.raises(NotFoundError, match="bucket does not exist"):
         restore("s3://no-such-bucket-here/data", tmp_path, store=cold.store)

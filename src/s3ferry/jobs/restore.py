@@ -57,7 +57,7 @@ from s3ferry.jobs.lanes import job_journal, open_store
 from s3ferry.jobs.listing import default_list_workers
 from s3ferry.jobs.report import JobReport
 from s3ferry.listing.bucket import list_objects
-from s3ferry.locations import parse_s3_url, path_for
+from s3ferry.locations import is_s3_url, parse_s3_url, path_for
 from s3ferry.storage.glacier import ArchiveState, archive_state
 from s3ferry.storage.listing import Entry
 from s3ferry.storage.s3 import ObjectInfo, S3Store
@@ -161,6 +161,9 @@ def restore(
     url = parse_s3_url(source)
     if into is None and destination is None:
         raise UsageError("restore", "needs a destination directory (DIR or --into DIR)")
+    for local in (destination, into):
+        if local is not None and is_s3_url(str(local)):
+            raise UsageError(str(local), "restore writes to a local directory, not to a bucket")
     root = Path(into) if into is not None else Path(str(destination)) / RESTORE_DIR
     cfg = resolve(transfer or TransferConfig(), downloading=True)
     recorder = _AttributeRecorder(sink)
