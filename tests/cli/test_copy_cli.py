@@ -99,6 +99,9 @@ def test_status_of_a_planned_queue(
     assert missing.returncode == 2 and "none.db" in Cli.error_line(missing)
     bad = cli.run("worker", "--queue", "ftp://nowhere")
     assert bad.returncode == 2 and "ftp://nowhere" in Cli.error_line(bad)
+    many = cli.run("worker", "--queue", f"sqlite:///{tmp_path}/q.db", "--processes", "100000")
+    assert many.returncode == 2
+    assert "not a number of processes from 1 to 256: '100000'" in Cli.error_line(many)
 
 
 def test_plan_from_an_inventory_report(

@@ -247,7 +247,10 @@ def _migration_through_sqs(
             os.kill(rng.choice(pids), signal.SIGKILL)
             killed += 1
     out, err = worker.communicate(timeout=600)
-    assert worker.returncode == 0, err
+    assert worker.returncode == 1, err  # the poison task is dead
+    assert json.loads(out.splitlines()[-1])["dead"] == 1
+    [line] = [line for line in err.decode().splitlines() if line.startswith("error: ")]
+    assert line.endswith("copy given up after its last attempt; status --queue counts them")
     assert killed == 2
     copied = bucket_contents(partitions.dest_client, bucket2, "copy/")
     del expected[poison]

@@ -39,6 +39,37 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+MAX_WORKER_PROCESSES = 256
+
+
+def worker_processes(text: str) -> int:
+    """A count of worker processes: 1 to :data:`MAX_WORKER_PROCESSES` (each is a Python
+    process of its own; more on one machine only compete for it)."""
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKER_PROCESSES:
+        raise argparse.ArgumentTypeError(
+            f"not a number of processes from 1 to {MAX_WORKER_PROCESSES}: {text!r}"
+        )
+    return int(text)
+
+
+def dead_letter_line(body: str) -> str:
+    """The error line of a task given up on, naming its object(s)."""
+    from s3ferry.errors import UsageError
+    from s3ferry.planning.tasks import PartTask, decode
+
+    try:
+        task = decode(body)
+    except UsageError:
+        return f"error: task {body[:200]}: given up after its last attempt"
+    if isinstance(task, PartTask):
+        what = f"{task.source}{task.object.key} (part {task.part} of {task.parts})"
+    else:
+        keys = [o.key for o in task.objects]
+        more = f" and {len(keys) - 1} more objects" if len(keys) > 1 else ""
+        what = f"{task.source}{keys[0]}{more}"
+    return f"error: {what}: copy given up after its last attempt; status --queue counts them"
+
+
 def add_parsers(
     sub: argparse._SubParsersAction[Any],
     globals_: Any,
@@ -133,7 +164,7 @@ def add_parsers(
         "idempotent: kill it, start more. SIGTERM stops it cleanly (exit 0).",
     )
     queue_options(worker, required=True, shaping=True)
-    worker.add_argument("--processes", type=positive_int, default=1, metavar="N")
+    worker.add_argument("--processes", type=worker_processes, default=1, metavar="N")
     worker.add_argument("--exit-when-empty", action="store_true", help="stop once no task is left")
     worker_options(worker)
     globals_(worker, top=False)
@@ -147,7 +178,7 @@ def add_parsers(
     )
     migrate.add_argument("source", metavar="s3://src/prefix")
     migrate.add_argument("destination", metavar="s3://dst/prefix")
-    migrate.add_argument("--workers", type=positive_int, default=4, metavar="N")
+    migrate.add_argument("--workers", type=worker_processes, default=4, metavar="N")
     inventory_report(migrate)
     queue_options(migrate, required=False, shaping=True)
     limits(migrate)
@@ -258,13 +289,27 @@ def _worker(args: argparse.Namespace) -> int:
         exit_when_empty=args.exit_when_empty,
         stop=_stop_on_sigterm(),
     )
+    dead: list[str] = []
+    if args.exit_when_empty:
+        from itertools import islice
+
+        from s3ferry.jobs.migrate import MAX_DEAD_REPORTED
+
+        queue = access.open()
+        try:
+            dead = list(islice(queue.dead_letters(), MAX_DEAD_REPORTED))
+        finally:
+            queue.close()
     _emit(
         args,
-        {"type": "summary", **asdict(report)},
+        {"type": "summary", **asdict(report), "dead": len(dead)},
         f"worker: {report.tasks_done:,} tasks, {report.objects_copied:,} objects, "
-        f"{human_bytes(report.bytes_copied)} in {report.seconds:.1f} s",
+        f"{human_bytes(report.bytes_copied)} in {report.seconds:.1f} s"
+        + (f"; {len(dead):,} tasks dead" if dead else ""),
     )
-    return ExitCode.OK
+    for body in dead:
+        print(dead_letter_line(body), file=sys.stderr)
+    return ExitCode.PARTIAL_FAILURE if dead else ExitCode.OK
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -309,7 +354,7 @@ def _migrate(args: argparse.Namespace) -> int:
         f"queue {report.queue}",
     )
     for body in report.dead_tasks:
-        print(f"error: task {body}: given up after its last attempt", file=sys.stderr)
+        print(dead_letter_line(body), file=sys.stderr)
     return ExitCode.OK if report.ok else ExitCode.PARTIAL_FAILURE
 
 

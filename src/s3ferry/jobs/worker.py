@@ -344,8 +344,12 @@ class WorkerPool:
         p.start()
         return p
 
-    def start(self) -> None:
-        self._procs = [self._spawn() for _ in range(self._size)]
+    def start(self, stop: threading.Event | None = None) -> None:
+        """Start the processes; no more once ``stop`` is set (a SIGTERM while they start)."""
+        for _ in range(self._size):
+            if stop is not None and stop.is_set():
+                break
+            self._procs.append(self._spawn())
 
     def replace_dead(self) -> None:
         for i, p in enumerate(self._procs):
@@ -428,7 +432,7 @@ def serve(
     pool = WorkerPool(access, config, processes)
     if exit_when_empty:
         pool.no_more_tasks.set()
-    pool.start()
+    pool.start(stop)
     try:
         while not stop.wait(0.5) and not pool.finished():
             pass
