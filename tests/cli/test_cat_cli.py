@@ -186,10 +186,13 @@ def test_archived_object_must_be_restored_first(cli: Cli, moto_endpoint: str) ->
     assert _ok(cli.run("cat", "s3://cold/k", "--range", "80-159", env=env)) == RECORDS[80:160]
 
 
-def test_a_reader_that_goes_away_ends_cat_quietly(cli: Cli, s3client: Any, bucket: str) -> None:
+@pytest.mark.parametrize("command", ["cat {url} --range 0-", "cat {url}", "cp {url} - --quiet"])
+def test_a_reader_that_goes_away_ends_cat_quietly(
+    command: str, cli: Cli, s3client: Any, bucket: str
+) -> None:
     s3client.put_object(Bucket=bucket, Key="big", Body=os.urandom(4 << 20))
 
-    shell = f"{cli.executable} cat s3://{bucket}/big --range 0- | head -c 10 | wc -c"
+    shell = f"{cli.executable} {command.format(url=f's3://{bucket}/big')} | head -c 10 | wc -c"
     run = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, env=cli.env)
 
     assert run.returncode == 0, run.stderr

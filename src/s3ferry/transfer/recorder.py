@@ -123,11 +123,18 @@ class Recorder:
 
     @contextmanager
     def reporting(self, key: str, path: str) -> Iterator[None]:
-        """Record as this object's failure an S3ferryError (or OSError) raised in the block."""
+        """Record as this object's failure an S3ferryError (or OSError) raised in the block.
+
+        A BrokenPipeError passes: only a reader of stdout that went away (``| head``)
+        raises it here (the storage layer translates its sockets' errors), and that
+        reader has what it wanted.
+        """
         try:
             yield
         except S3ferryError as e:
             self.failed(key, path, e)
+        except BrokenPipeError:
+            raise
         except OSError as e:
             self.failed(key, path, LocalIOError(e.filename or path, e.strerror or str(e)))
 
