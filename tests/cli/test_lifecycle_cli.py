@@ -186,6 +186,21 @@ def test_show_with_rule_options_merges_without_writing(moto_cli: Cli, moto: Any,
     assert _rules(moto, cold) == [EXPIRE_TMP]
 
 
+def test_json_is_one_record_per_line(moto_cli: Cli, moto: Any, cold: str) -> None:
+    run = moto_cli.run("--json", "lifecycle", "apply", f"s3://{cold}")
+
+    assert run.returncode == 0, run.stderr
+    [line] = run.stdout.splitlines()
+    assert json.loads(line) == {
+        "type": "lifecycle",
+        "bucket": cold,
+        "configuration": {"Rules": [DEFAULT_RULE]},
+        "rule_id": DEFAULT_RULE["ID"],
+        "change": "added",
+        "written": True,
+    }
+
+
 def test_dry_run_prints_and_writes_nothing(moto_cli: Cli, moto: Any, cold: str) -> None:
     run = moto_cli.run("lifecycle", "apply", f"s3://{cold}", "--dry-run", "-q")
 

@@ -95,6 +95,17 @@ def run_lifecycle(args: argparse.Namespace) -> int:
         plan = lifecycle_show(args.bucket, rule, store=store)
     else:
         plan = lifecycle_apply(args.bucket, rule, dry_run=args.dry_run, store=store)
+    if getattr(args, "json", False):
+        record = {
+            "type": "lifecycle",
+            "bucket": plan.bucket,
+            "configuration": plan.configuration,
+            "rule_id": plan.rule_id,
+            "change": plan.change.value if plan.change else None,
+            "written": plan.written,
+        }
+        print(json.dumps(record, default=_json_value))
+        return ExitCode.OK
     print(json.dumps(plan.configuration, indent=2, ensure_ascii=False, default=_json_value))
     if not getattr(args, "quiet", False):
         print(_summary(plan, args.action, getattr(args, "dry_run", False)), file=sys.stderr)
