@@ -6,7 +6,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from support.trees import write_tree
@@ -51,6 +51,19 @@ def test_sync_then_compare_exit_codes(
         "different    p/a.txt  (size differs (7 != 1))",
         "only-target  p/d/e/c.txt",
     ]
+
+
+@pytest.mark.parametrize("command", [("compare",), ("sync", "--dry-run")])
+def test_compare_and_dry_run_into_a_missing_directory_create_nothing(
+    command: tuple[str, ...], tmp_path: Path, bucket: str, cli: Cli, s3client: Any
+) -> None:
+    s3client.put_object(Bucket=bucket, Key="p/a.txt", Body=b"a")
+    target = tmp_path / "not" / "there"
+
+    run = cli.run(command[0], f"s3://{bucket}/p/", target, *command[1:])
+
+    assert run.returncode == (PARTIAL_FAILURE if command == ("compare",) else 0), run.stderr
+    assert not (tmp_path / "not").exists()
 
 
 @pytest.mark.parametrize(

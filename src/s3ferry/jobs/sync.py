@@ -193,10 +193,12 @@ def run_sync(
     cfg = resolve(transfer or TransferConfig(), downloading=not uploading)
     recorder = Recorder(sink)
     s3 = open_store(url.bucket, cfg, store, recorder.store_event)
-    if not uploading:
+    if not uploading and not dry_run:
         from s3ferry.jobs.download import ensure_dir
 
         ensure_dir(local)  # only once the bucket answered: a failed start leaves nothing
+    elif not uploading and local.exists() and not local.is_dir():
+        raise UsageError(str(local), "exists and is not a directory")
     sink(JobStarted(kind, src, dst))
     started = time.monotonic()
     links = shaper is not None and shaper.links
