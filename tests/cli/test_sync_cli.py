@@ -53,6 +53,23 @@ def test_sync_then_compare_exit_codes(
     ]
 
 
+def test_without_delete_extra_objects_are_reported_as_kept(
+    tmp_path: Path, bucket: str, cli: Cli, s3client: Any
+) -> None:
+    write_tree(tmp_path / "src", {"a.txt": b"a"})
+    s3client.put_object(Bucket=bucket, Key="p/a.txt", Body=b"a")
+    s3client.put_object(Bucket=bucket, Key="p/extra.txt", Body=b"e")
+
+    run = cli.run("sync", tmp_path / "src", f"s3://{bucket}/p/", "--dry-run")
+    capped = cli.run("sync", tmp_path / "src", f"s3://{bucket}/p/", "--max-delete", "5")
+
+    assert run.returncode == 0, run.stderr
+    assert "extra   p/extra.txt  (not in the source; kept)" in run.stdout.decode().splitlines()
+    assert run.stderr.decode().splitlines()[-1].endswith("1 not in the source (kept: no --delete)")
+    assert capped.returncode == CANNOT_START
+    assert cli.error_line(capped) == "error: --max-delete: limits --delete; give both or neither"
+
+
 @pytest.mark.parametrize("command", [("compare",), ("sync", "--dry-run")])
 def test_compare_and_dry_run_into_a_missing_directory_create_nothing(
     command: tuple[str, ...], tmp_path: Path, bucket: str, cli: Cli, s3client: Any

@@ -44,11 +44,15 @@ def run_sync(args: argparse.Namespace) -> int:
                 return
             if args.json:
                 print(json.dumps({"type": "planned", **asdict(event)}), flush=True)
+            elif event.action == "delete" and not args.delete:
+                print(f"{'extra':<7} {event.path or event.key}  (not in the source; kept)")
             elif event.action != "skip" or args.verbose:
                 print(f"{event.action:<7} {event.path or event.key}  ({event.reason})")
         else:
             renderer(event)
 
+    if args.max_delete is not None and not args.delete:
+        raise UsageError("--max-delete", "limits --delete; give both or neither")
     renderer.start()
     options = {
         "rule": _rule(args),
@@ -81,7 +85,11 @@ def run_sync(args: argparse.Namespace) -> int:
         )
     renderer.finish(report.transfer)
     if not args.quiet and not args.json:
-        planned = ", ".join(f"{n} to {a}" for a, n in report.planned.items())
+        counts = dict(report.planned)
+        extra = 0 if args.delete else counts.pop("delete", 0)
+        planned = ", ".join(f"{n} to {a}" for a, n in counts.items())
+        if extra:
+            planned += f", {extra} not in the source (kept: no --delete)"
         if report.dry_run:
             print(f"{args.command} (dry run, nothing changed): {planned}", file=sys.stderr)
         else:
