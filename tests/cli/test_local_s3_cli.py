@@ -53,6 +53,12 @@ def test_start_env_stop(tmp_path: Path) -> None:
         )
         client.create_bucket(Bucket="local-s3-check")
         assert [b["Name"] for b in client.list_buckets()["Buckets"]] == ["local-s3-check"]
+        same = _run(env, "start")
+        assert same.returncode == 0 and _exports(same.stdout) == exports
+        other = _run(env, "start", "--data-dir", str(tmp_path / "other"))
+        assert other.returncode == 2
+        assert "a local S3 is already running" in other.stderr
+        assert not (tmp_path / "other").exists()
     finally:
         stopped = _run(env, "stop")
     assert stopped.returncode == 0, stopped.stderr

@@ -191,10 +191,16 @@ def run_local_s3(args: argparse.Namespace) -> int:
     state = default_state_file()
     info = load_state(state)
     if args.action == "start":
+        data = Path(args.data_dir).resolve() if args.data_dir else None
         if info is None:
-            data = Path(args.data_dir) if args.data_dir else None
             info = LocalS3(data_dir=data).start(detach=True)
             save_state(info, state)
+        elif data is not None and Path(info.data_dir).resolve() != data:
+            raise UsageError(
+                f"--data-dir {args.data_dir}",
+                f"a local S3 is already running (pid {info.pid}, data in {info.data_dir}); "
+                "run: s3ferry local-s3 stop",
+            )
         _print_env(info.env())
     elif args.action == "env":
         if info is None:
