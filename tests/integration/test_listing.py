@@ -247,3 +247,15 @@ def test_resuming_from_a_manifest_with_malformed_shards_is_refused(
 
     with pytest.raises(UsageError, match="is not an s3ferry inventory manifest"):
         inventory_job.inventory(f"s3://{bucket}", tmp_path, store=store_config)
+
+
+def test_an_inventory_into_a_directory_of_other_files_is_refused_and_touches_nothing(
+    bucket: str, store_config: StoreConfig, tmp_path: Path
+) -> None:
+    (tmp_path / "notes.tmp").write_text("mine")
+    (tmp_path / "part-1.tmp").write_text("mine too")
+
+    with pytest.raises(UsageError, match="is not empty and holds no inventory"):
+        inventory_job.inventory(f"s3://{bucket}", tmp_path, store=store_config)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.tmp", "part-1.tmp"]

@@ -223,14 +223,18 @@ def _load_or_start(root: Path, settings: dict[str, Any]) -> dict[str, Any]:
     path = root / MANIFEST
     try:
         root.mkdir(parents=True, exist_ok=True)
-        for stale in root.glob("*.tmp"):
-            stale.unlink()
         text = path.read_text(encoding="utf-8") if path.exists() else None
+        # s3ferry's own leftovers (a shard or a manifest cut short by a kill) go; a
+        # directory holding anything else and no manifest is not ours to write into.
+        leftovers = {*root.glob("part-*.tmp"), root / f"{MANIFEST}.tmp"}
+        others = text is None and any(p not in leftovers for p in root.iterdir())
+        for stale in [] if others else leftovers:
+            stale.unlink(missing_ok=True)
     except OSError as e:
         raise LocalIOError(str(root), f"cannot use the output directory: {e.strerror}") from e
+    if others:
+        raise UsageError(str(root), "is not empty and holds no inventory; use an empty directory")
     if text is None:
-        if any(p.name.startswith("part-") for p in root.iterdir()):
-            raise UsageError(str(root), "holds inventory shards but no manifest; use an empty dir")
         manifest = {
             "format_version": FORMAT_VERSION,
             **settings,
