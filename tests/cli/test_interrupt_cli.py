@@ -6,6 +6,7 @@ depend on timing."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,17 +25,21 @@ PARTS = ["--multipart-threshold", "5MiB", "--part-size", "5MiB", "--large-file-w
 def _interrupted_then_rerun(args: list[str], env: dict[str, str]) -> None:
     """Interrupt ``s3ferry args``, check how it stopped, and run it again to the end."""
     proc = subprocess.Popen(
-        [S3FERRY, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [S3FERRY, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     time.sleep(0.6)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode in (0, 130), err
     assert b"Traceback" not in err
+    records = [json.loads(line) for line in out.splitlines()] if "--json" in args else []
     if proc.returncode == 130:
         hint = err.decode().splitlines()[-1]
         assert hint.startswith("error: interrupted; state saved in "), hint
         assert hint.endswith("; run the same command again to resume"), hint
+        if "--json" in args:
+            assert records[-1]["type"] == "error" and records[-1]["exit_code"] == 130
+            assert "error: interrupted; " + records[-1]["message"] == hint
     again = subprocess.run([S3FERRY, *args], env=env, capture_output=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert not list(Path(env["XDG_CACHE_HOME"]).glob("s3ferry/jobs/*.sqlite"))
@@ -69,7 +74,7 @@ def test_interrupted_download_resumes_to_complete_files(
     for f in big_tree.iterdir():
         s3client.put_object(Bucket=bucket, Key=f"p/{f.name}", Body=f.read_bytes())
     out = tmp_path / "out"
-    _interrupted_then_rerun(["cp", f"s3://{bucket}/p/", str(out), "-q", *PARTS], cli_env)
+    _interrupted_then_rerun(["cp", f"s3://{bucket}/p/", str(out), "--json", *PARTS], cli_env)
     assert sorted(f.name for f in out.iterdir()) == sorted(f.name for f in big_tree.iterdir())
     for f in out.iterdir():
         assert f.read_bytes() == (big_tree / f.name).read_bytes()

@@ -394,7 +394,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return ExitCode.OK
     except KeyboardInterrupt:
-        print(f"error: interrupted; {_resume_hint(args)}", file=sys.stderr)
+        hint = _resume_hint(args)
+        print(f"error: interrupted; {hint}", file=sys.stderr)
+        _json_error(args, "interrupted", "Interrupted", hint, ExitCode.INTERRUPTED)
         return ExitCode.INTERRUPTED
 
 
@@ -411,11 +413,18 @@ def _report_fatal(args: argparse.Namespace | None, e: S3ferryError) -> None:
     if unsigned and isinstance(e, AccessDeniedError):
         message += "; --no-sign-request sent no credentials"
     print(f"error: {e.subject}: {message}", file=sys.stderr)
+    _json_error(args, e.subject, type(e).__name__, message, ExitCode.CANNOT_START)
+
+
+def _json_error(
+    args: argparse.Namespace | None, subject: str, reason: str, message: str, code: int
+) -> None:
+    """With ``--json``, the record of an error that ended the job (stdout stays JSON lines)."""
     if args is not None and getattr(args, "json", False):
         import json
 
-        record = {"type": "error", "subject": e.subject, "reason": type(e).__name__}
-        print(json.dumps({**record, "message": message, "exit_code": int(ExitCode.CANNOT_START)}))
+        record = {"type": "error", "subject": subject, "reason": reason, "message": message}
+        print(json.dumps({**record, "exit_code": int(code)}), flush=True)
 
 
 def _resume_hint(args: argparse.Namespace | None) -> str:
