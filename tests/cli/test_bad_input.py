@@ -82,6 +82,17 @@ def test_malformed_url(command: str, url: str, src: Path, tmp_path: Path, cli: C
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("endpoint", ["ftp://x", "localhost:9000", "http://127.0.0.1:99999"])
+def test_an_endpoint_that_is_not_an_http_url_is_named(endpoint: str, bucket: str, cli: Cli) -> None:
+    flag = cli.run("--endpoint-url", endpoint, "ls", f"s3://{bucket}/")
+    variable = cli.run("ls", f"s3://{bucket}/", env=cli.with_env(AWS_ENDPOINT_URL=endpoint))
+
+    why = "not an http:// or https:// URL with a host"
+    assert flag.returncode == variable.returncode == CANNOT_START
+    assert cli.error_line(flag) == f"error: --endpoint-url {endpoint}: {why}"
+    assert cli.error_line(variable) == f"error: AWS_ENDPOINT_URL {endpoint}: {why}"
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_missing_bucket(command: str, src: Path, tmp_path: Path, cli: Cli) -> None:
     url = _url_for(command, "no-such-bucket-s3ferry")

@@ -84,6 +84,8 @@ def resolve_side(config: StoreConfig, max_connections: int) -> Side:
     env = os.environ
     region = config.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     endpoint = config.endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if endpoint is not None:
+        _check_endpoint(endpoint, "--endpoint-url" if config.endpoint_url else "AWS_ENDPOINT_URL")
     keys = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
     profile_named = config.profile or env.get("AWS_PROFILE")
     if config.no_sign_request and region:
@@ -92,6 +94,20 @@ def resolve_side(config: StoreConfig, max_connections: int) -> Side:
         token = env.get("AWS_SESSION_TOKEN")
         return Side(region, endpoint, _StaticCredentials(keys[0], keys[1], token), config=config)
     return _resolve_with_botocore(config, max_connections)
+
+
+def _check_endpoint(endpoint: str, where: str) -> None:
+    """Raise UsageError unless ``endpoint`` is an http(s) URL with a host."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(endpoint)
+        # .port raises ValueError for a port that is not a number from 0 to 65535.
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != -1
+    except ValueError:
+        valid = False
+    if not valid:
+        raise UsageError(f"{where} {endpoint}", "not an http:// or https:// URL with a host")
 
 
 def _resolve_with_botocore(config: StoreConfig, max_connections: int) -> Side:
