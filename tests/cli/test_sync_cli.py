@@ -88,6 +88,7 @@ def test_compare_and_dry_run_into_a_missing_directory_create_nothing(
     [
         (("sync", "{tmp}", "{tmp}"), "sync needs at least one s3:// side"),
         (("sync", "{tmp}/missing", "s3://{bucket}/p/"), "no such directory"),
+        (("sync", "{tmp}/file", "s3://{bucket}/p/"), "is not a directory (sync takes"),
         (("sync", "{tmp}", "s3://{bucket}/p/", "--size-only", "--checksum"), "choose one"),
         (("compare", "{tmp}", "s3://no-such-bucket-here/p/"), "bucket does not exist"),
         (("sync", "{tmp}/empty", "s3://{bucket}/p/", "--delete"), "refusing to --delete"),
@@ -97,6 +98,7 @@ def test_bad_input_is_one_line_and_exit_2(
     tmp_path: Path, bucket: str, cli: Cli, args: tuple[str, ...], subject: str
 ) -> None:
     (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_bytes(b"f")
     run = cli.run(*(a.format(tmp=tmp_path, bucket=bucket) for a in args))
 
     assert run.returncode == CANNOT_START

@@ -365,6 +365,8 @@ def compare(
 
 
 def _check_source_dir(path: Path, delete: bool) -> None:
+    if path.exists() and not path.is_dir():
+        raise UsageError(str(path), "is not a directory (sync takes a directory; cp a file)")
     if not path.is_dir():
         raise UsageError(str(path), "no such directory")
     try:
