@@ -66,7 +66,7 @@ def test_du_counts_by_storage_class(cli: Cli, s3client: Any, bucket: str) -> Non
     record = json.loads(cli.run("du", "--json", f"s3://{bucket}").stdout)
 
     assert "STANDARD" in text and "total" in text
-    assert (record["objects"], record["bytes"]) == (5, 500)
+    assert (record["type"], record["objects"], record["bytes"]) == ("du", 5, 500)
     assert record["by_storage_class"] == {"STANDARD": {"objects": 5, "bytes": 500}}
 
 

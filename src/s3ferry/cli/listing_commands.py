@@ -87,6 +87,7 @@ def run_du(args: argparse.Namespace) -> int:
     usage = disk_usage(args.source, store=_store_config(args), workers=args.list_workers)
     if args.json:
         record = {
+            "type": "du",
             "source": usage.source,
             "objects": usage.objects,
             "bytes": usage.size_bytes,
@@ -114,7 +115,7 @@ def run_inventory(args: argparse.Namespace) -> int:
         workers=args.list_workers,
     )
     if args.json:
-        print(json.dumps(dataclasses.asdict(report), ensure_ascii=False))
+        print(json.dumps({"type": "inventory", **dataclasses.asdict(report)}, ensure_ascii=False))
     elif not args.quiet:
         resumed = f", resumed after {report.resumed_after!r}" if report.resumed_after else ""
         resumed = ", already complete" if report.already_complete else resumed
