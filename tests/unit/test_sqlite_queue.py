@@ -311,8 +311,11 @@ def test_a_file_that_is_not_a_queue_is_refused(tmp_path: Path) -> None:
     import sqlite3
 
     sqlite3.connect(tmp_path / "other.db").execute("CREATE TABLE t (x)").connection.close()
-    with pytest.raises(UsageError, match="not an s3ferry queue"):
-        open_queue(f"sqlite://{tmp_path}/other.db")
+    for create in (False, True):
+        with pytest.raises(UsageError, match="holds another application's tables; not a queue"):
+            open_queue(f"sqlite://{tmp_path}/other.db", create=create)
+    tables = sqlite3.connect(tmp_path / "other.db").execute("SELECT name FROM sqlite_master")
+    assert [name for (name,) in tables] == ["t"]
 
 
 @pytest.mark.parametrize(

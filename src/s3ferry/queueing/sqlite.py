@@ -146,6 +146,9 @@ class SqliteQueue:
             self._db.execute("PRAGMA synchronous=NORMAL")
         with self._write() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
+            tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if version == 0 and tables:
+                raise UsageError(self.url, "holds another application's tables; not a queue")
             if version == 0 and create:
                 for statement in _SCHEMA.split(";"):
                     db.execute(statement)
