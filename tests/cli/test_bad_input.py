@@ -93,6 +93,18 @@ def test_an_endpoint_that_is_not_an_http_url_is_named(endpoint: str, bucket: str
     assert cli.error_line(variable) == f"error: AWS_ENDPOINT_URL {endpoint}: {why}"
 
 
+def test_a_malformed_region_and_quiet_with_verbose_are_named(bucket: str, cli: Cli) -> None:
+    flag = cli.run("--region", "bad region!", "ls", f"s3://{bucket}/")
+    variable = cli.run("ls", f"s3://{bucket}/", env=cli.with_env(AWS_REGION="us east"))
+    both = cli.run("ls", "-q", "-v", f"s3://{bucket}/")
+
+    assert flag.returncode == variable.returncode == both.returncode == CANNOT_START
+    why = "not a region name (like us-east-1)"
+    assert cli.error_line(flag) == f"error: --region bad region!: {why}"
+    assert cli.error_line(variable) == f"error: AWS_REGION us east: {why}"
+    assert cli.error_line(both) == "error: -q/--quiet -v/--verbose: choose one"
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_missing_bucket(command: str, src: Path, tmp_path: Path, cli: Cli) -> None:
     url = _url_for(command, "no-such-bucket-s3ferry")

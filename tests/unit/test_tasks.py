@@ -76,6 +76,7 @@ def test_unknown_or_broken_bodies_are_refused(body: str) -> None:
         decode(body)
 
 
-def test_chunks_below_the_s3_minimum_are_refused() -> None:
-    with pytest.raises(UsageError, match="chunk-size"):
-        PlanLimits(chunk_size=5_000_000).check()
+@pytest.mark.parametrize("size", [5_000_000, 5 * 1024**3 + 1])
+def test_chunks_outside_s3_part_sizes_are_refused(size: int) -> None:
+    with pytest.raises(UsageError, match=f"chunk-size {size}: .* from 5 MiB to 5 GiB"):
+        PlanLimits(chunk_size=size).check()

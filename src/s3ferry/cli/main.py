@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from s3ferry.cli.exit_codes import ExitCode
-from s3ferry.errors import AccessDeniedError, S3ferryError
+from s3ferry.errors import AccessDeniedError, S3ferryError, UsageError
 
 _SIZE_UNITS = {
     "": 1,
@@ -350,6 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Ctrl-C while the parser imports the commands' modules is an interruption too.
         args = build_parser().parse_args(argv)
+        if getattr(args, "quiet", False) and getattr(args, "verbose", False):
+            raise UsageError("-q/--quiet -v/--verbose", "choose one")
         if args.command == "cp":
             from s3ferry.cli.commands import run_cp
 

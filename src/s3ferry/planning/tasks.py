@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from s3ferry.config import S3_MAX_PARTS, S3_MIN_PART_BYTES
+from s3ferry.config import S3_MAX_PART_BYTES, S3_MAX_PARTS, S3_MIN_PART_BYTES
 from s3ferry.errors import UsageError
 from s3ferry.planning.policy import is_md5
 
@@ -48,10 +48,10 @@ class PlanLimits:
         for name in ("max_objects", "max_bytes", "split_threshold", "chunk_size"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')}", "must be positive")
-        if self.chunk_size < S3_MIN_PART_BYTES:
+        if not S3_MIN_PART_BYTES <= self.chunk_size <= S3_MAX_PART_BYTES:
             raise UsageError(
                 f"--chunk-size {self.chunk_size}",
-                f"S3 parts (but the last) must be at least {S3_MIN_PART_BYTES} bytes (5 MiB)",
+                "S3 parts (but the last) must be from 5 MiB to 5 GiB",
             )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,15 +75,27 @@ class _StaticCredentials:
         return self._value
 
 
+# AWS's names (us-east-1) and other stores' (RegionOne, default, my_zone): what a SigV4
+# credential scope can carry.
+_REGION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
 def resolve_side(config: StoreConfig, max_connections: int) -> Side:
     """Resolve region, endpoint and credentials as the AWS CLI would.
 
     Raises:
-        UsageError: the profile does not exist.
+        UsageError: the profile does not exist; the region or endpoint is malformed.
         AccessDeniedError: no credentials could be found (and unsigned was not asked for).
     """
     env = os.environ
-    region = config.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    named = [
+        ("--region", config.region),
+        ("AWS_REGION", env.get("AWS_REGION")),
+        ("AWS_DEFAULT_REGION", env.get("AWS_DEFAULT_REGION")),
+    ]
+    where, region = next(((name, value) for name, value in named if value), ("", None))
+    if region is not None and not _REGION_RE.fullmatch(region):
+        raise UsageError(f"{where} {region}", "not a region name (like us-east-1)")
     endpoint = config.endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
     if endpoint is not None:
         _check_endpoint(endpoint, "--endpoint-url" if config.endpoint_url else "AWS_ENDPOINT_URL")
