@@ -7,16 +7,18 @@ from urllib.parse import quote_plus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3ferry.listing.keyspace import midpoint
+from s3ferry.listing.keyspace import keys_between, midpoint
 from s3ferry.storage.listing import Entry, _parse, sigv4_authorization
 
 keys = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8)
 
 
 @settings(max_examples=3000)
-@given(keys, st.one_of(st.none(), keys))
-def test_midpoint_lies_strictly_between_and_is_valid_utf8(lo: str, hi: str | None) -> None:
-    m = midpoint(lo, hi)
+@given(keys, st.one_of(st.none(), keys), st.text(max_size=6))
+def test_midpoint_lies_strictly_between_and_is_valid_utf8(
+    lo: str, hi: str | None, seen: str
+) -> None:
+    m = midpoint(lo, hi, "".join(sorted(set(seen))))
     if hi is not None and hi <= lo:
         assert m is None
         return
@@ -31,6 +33,25 @@ def test_midpoint_lies_strictly_between_and_is_valid_utf8(lo: str, hi: str | Non
 def test_midpoint_bisects_ascii_keys_near_their_middle() -> None:
     assert "3" < (midpoint("0", "9") or "") < "7"
     assert (midpoint("logs/a", "logs/z") or "").startswith("logs/")
+
+
+HEX = "0123456789abcdef"
+
+
+def test_midpoint_takes_the_middle_of_the_characters_keys_use() -> None:
+    # Above "5" only 6-9 and a-f hold hex keys: the middle of those, not "Z".
+    assert midpoint("k-5", "k-\x7f", HEX) == "k-b"
+    # Above "f" no hex digit is left at that place: the middle is sought one further on.
+    assert midpoint("k-f3", "k-~", HEX) == "k-fa"
+
+
+def test_keys_between_estimates_from_the_density_of_a_page() -> None:
+    hex_keys = sorted(f"k-{i * 2654435761 % 16**6:06x}" for i in range(16**3))
+    page = hex_keys[:256]
+    estimate = keys_between(page, page[-1], "k-8")
+    actual = sum(page[-1] < k <= "k-8" for k in hex_keys)
+    assert estimate is not None and 0.8 * actual < estimate < 1.25 * actual
+    assert keys_between(page[:1], page[0], "k-8") is None
 
 
 def _page(entries: list[dict[str, str]], url: bool = True, extra: str = "") -> bytes:

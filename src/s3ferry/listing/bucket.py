@@ -18,6 +18,11 @@ serial listing is. Shards ahead of the one being consumed may buffer
 :data:`PAGES_PER_WORKER` x ``workers`` pages between them (the consumed one
 up to :data:`HEAD_PAGES` more), and at most ``2 x workers`` shards are live,
 so memory is bounded by the worker count, never by the number of keys.
+
+Each shard keeps its last page to judge how densely keys fill its range
+(:func:`.keyspace.keys_between`): a shard near its end asks for about the
+keys left, not a full page whose rest belongs to the next shard, and a shard
+judged to hold less than :data:`SPLIT_MIN_PAGES` pages is not split.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from s3ferry.errors import Cancelled, NotFoundError
-from s3ferry.listing.keyspace import KeyOrder, key_order, midpoint
+from s3ferry.listing.keyspace import KeyOrder, alphabet_of, key_order, keys_between, midpoint
 from s3ferry.locations import S3Url
 from s3ferry.storage.listing import S3_MAX_KEYS, Entry, Page
 from s3ferry.storage.s3 import S3Store
@@ -47,6 +52,12 @@ SPLIT_RETRY_PAGES = 4
 # Entries asked for when looking for common prefixes to split at: a probe
 # should cost the server far less than a page.
 PROBE_KEYS = 100
+# A shard judged to hold fewer pages than this is not split: each split costs probes
+# and a last page partly thrown away.
+SPLIT_MIN_PAGES = 2
+# What a shard asks for near its end: the keys judged left, times this, plus these.
+TAIL_MARGIN = 1.25
+TAIL_KEYS = 50
 
 
 @dataclass(slots=True)
@@ -60,8 +71,10 @@ class _Shard:
     busy: bool = False
     done: bool = False
     splitting: bool = False
-    # The first key of the last page: keys near the cursor share a prefix with it.
-    page_first: str = ""
+    # The keys of the last page: keys near the cursor share a prefix and characters with them.
+    page: list[Entry] = field(default_factory=list)
+    # About how many keys are left before ``upto``, judged from the last page (None: unknown).
+    left: float | None = None
     # Pages accepted, and how many there must be before it is split again (a split
     # that found nothing to split off is not tried again at once).
     listed: int = 0
@@ -131,6 +144,7 @@ class _Lister:
         self.buffered = 0  # pages in all shards' buffers
         self.starved = False  # the consumer waits for the head shard's next page
         self.order: KeyOrder = key_order(path_ordered=False)
+        self.first_key = prefix
 
     def run(self, cancel: threading.Event) -> Iterator[Entry]:
         # The first page is fetched before any split: its response tells the
@@ -139,6 +153,7 @@ class _Lister:
         head.busy = True
         first = self.store.list_page(self.prefix, start_after=head.after, max_keys=self.page_keys)
         self.order = key_order(first.path_ordered)
+        self.first_key = first.entries[0].key if first.entries else self.prefix
         self._accept(head, first)
         head.busy = False  # a worker takes it on from its cursor
         threads = [
@@ -239,22 +254,28 @@ class _Lister:
             return None
         for shard in self.shards:
             idle = shard.done or shard.splitting or shard.listed < shard.split_after
-            if shard.busy and not idle:
+            small = shard.left is not None and shard.left < SPLIT_MIN_PAGES * self.page_keys
+            if shard.busy and not idle and not small:
                 return shard
         return None
 
     def _split(self, victim: _Shard) -> _Shard | None:
         """Cut ``victim``'s remaining range in two; the upper half is returned, claimed."""
         with self.cond:
-            lo, hi, near = max(victim.cursor, self.prefix), victim.upto, victim.page_first
-        point = self._structural_point(lo, hi) or self._probed_point(lo, hi, near)
+            lo, hi, page = max(victim.cursor, self.prefix), victim.upto, victim.page
+        near = [e.key for e in page]
+        nested = any("/" in k[len(self.prefix) :] for k in (lo, hi or "", *near[:1]))
+        point = (nested and self._structural_point(lo, hi)) or self._probed_point(lo, hi, near)
         if point is None:
             return None
         with self.cond:
             if victim.done or not self._between(victim.cursor, point, victim.upto):
                 return None
-            new = _Shard(point, victim.upto, point, busy=True)
+            new = _Shard(point, victim.upto, point, busy=True, page=victim.page)
+            if victim.upto is not None:
+                new.left = keys_between(near, point, victim.upto)
             victim.upto = point
+            victim.left = keys_between(near, victim.cursor, point)
             self.shards.insert(self.shards.index(victim) + 1, new)
             return new
 
@@ -286,18 +307,20 @@ class _Lister:
                 return None
             level = lo[: below + 1]
 
-    def _probed_point(self, lo: str, hi: str | None, near: str) -> str | None:
+    def _probed_point(self, lo: str, hi: str | None, near: list[str]) -> str | None:
         """A midpoint of ``(lo, hi)`` with keys above it, found by bisection.
 
-        The first guesses stay among keys that share the prefix of the last
-        page's first key and ``lo``: a flat directory keeps its prefix.
+        The first guesses stay among keys that share the prefix of the listing's
+        first key and ``lo``: a flat directory keeps its prefix. They use only
+        characters seen past that prefix in the last page (hex keys: hex digits).
         """
-        shared = os.path.commonprefix([near, lo])
+        shared = os.path.commonprefix([self.first_key, lo])
+        alphabet = alphabet_of(near, len(shared))
         local_top = shared + "\x7f"
         if len(shared) > len(self.prefix) and lo[len(shared) : len(shared) + 1] < "\x7f":
             hi = local_top if self._between(lo, local_top, hi) else hi
         for _ in range(SPLIT_PROBES):
-            mid = midpoint(lo, hi)
+            mid = midpoint(lo, hi, alphabet)
             if mid is None or not mid.startswith(self.prefix) or not self._between(lo, mid, hi):
                 return None
             first = self.store.list_page(self.prefix, start_after=mid, max_keys=1).entries
@@ -313,7 +336,9 @@ class _Lister:
             if kept:
                 shard.pages.append(kept)
                 self.buffered += 1
-                shard.page_first, shard.cursor = kept[0].key, kept[-1].key
+                shard.page, shard.cursor = kept, kept[-1].key
+                if shard.upto is not None:
+                    shard.left = keys_between([e.key for e in kept], shard.cursor, shard.upto)
                 shard.listed += 1
             if not page.truncated or len(kept) < len(page.entries):
                 shard.done = True
@@ -321,10 +346,16 @@ class _Lister:
             return not shard.done
 
     def _list_shard(self, shard: _Shard) -> None:
+        trusted = True  # the estimate of what is left; not after it fell short once
         while True:
-            page = self.store.list_page(
-                self.prefix, start_after=shard.cursor, max_keys=self.page_keys
-            )
+            with self.cond:
+                left = shard.left if trusted else None
+            # Near its end a shard asks for about what is left: the rest of a full page
+            # would be keys of the next shard, listed twice.
+            wanted = self.page_keys if left is None else int(left * TAIL_MARGIN) + TAIL_KEYS
+            asked = min(self.page_keys, wanted)
+            page = self.store.list_page(self.prefix, start_after=shard.cursor, max_keys=asked)
+            trusted = asked == self.page_keys or not page.truncated
             self._accept(shard, page)
             with self.cond:
                 while not shard.done and self._full(shard):

@@ -11,7 +11,9 @@ Their order is that of the keys' ``/``-separated segments (:func:`key_order`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
 from typing import Any
 
 KeyOrder = Callable[[str], Any]
@@ -24,7 +26,7 @@ _TOP = 0x10FFFF - _SURROGATE_COUNT + 1
 _ASCII_TOP = 0x7F
 
 
-def midpoint(lo: str, hi: str | None) -> str | None:
+def midpoint(lo: str, hi: str | None, alphabet: str = "") -> str | None:
     """A key ``m`` with ``lo < m`` and (``hi`` is None or ``m < hi``), near the middle.
 
     Character by character: at the first position where ``lo`` and ``hi``
@@ -32,6 +34,12 @@ def midpoint(lo: str, hi: str | None) -> str | None:
     adjacent, ``lo``'s character is kept and the rest is open above. An open
     top is the end of ASCII while ``lo`` is below it. ``None`` when nothing
     fits (``hi`` is ``lo`` followed by NULs).
+
+    ``alphabet`` (sorted characters seen in nearby keys) narrows "halfway" to the
+    characters keys use: between ``5`` and the end of ASCII, hex keys hold only
+    ``6``-``9`` and ``a``-``f``, so the middle one of those is taken, not ``Z``
+    (above which no hex key lies). Where none of them lies between, ``lo``'s
+    character is kept and the middle is sought one character further on.
     """
     if hi is not None and hi <= lo:
         return None
@@ -46,7 +54,11 @@ def midpoint(lo: str, hi: str | None) -> str | None:
         else:
             b = _ASCII_TOP if a < _ASCII_TOP - 1 else _TOP
         if b - a >= 2:
-            return "".join(out) + _char((a + b) // 2)
+            inside = [c for c in alphabet if a < _index(c) < b]
+            if inside:
+                return "".join(out) + inside[len(inside) // 2]
+            if a < 0 or not alphabet:
+                return "".join(out) + _char((a + b) // 2)
         if a == b:
             out.append(lo[i])
         elif a >= 0:
@@ -55,6 +67,41 @@ def midpoint(lo: str, hi: str | None) -> str | None:
         else:
             out.append("\0")
         i += 1
+
+
+def alphabet_of(keys: Sequence[str], start: int, stop: int | None = None, samples: int = 64) -> str:
+    """The sorted characters at positions ``start`` to ``stop`` (None: the end) in up
+    to ``samples`` of ``keys``, taken evenly: what :func:`midpoint` needs of nearby keys."""
+    step = max(1, len(keys) // samples)
+    return "".join(sorted({c for k in keys[::step] for c in k[start:stop]}))
+
+
+def keys_between(page: Sequence[str], lo: str, hi: str, digits: int = 6) -> float | None:
+    """About how many keys lie between ``lo`` and ``hi``, from how densely the keys of
+    ``page`` (one listing page, in order, near them) fill the key space; ``None`` if
+    the page tells nothing. Keys count as numbers: their first ``digits`` characters
+    past the prefix all share, each a digit by its rank among the characters the
+    page's keys differ by (those in the first ``digits`` positions where they do).
+    An estimate to size requests with, never a bound.
+    """
+    if len(page) < 2:
+        return None
+    start = len(os.path.commonprefix([page[0], page[-1], lo, hi]))
+    varies = len(os.path.commonprefix([page[0], page[-1]]))
+    alphabet = alphabet_of(page, varies, varies + digits)
+    base = len(alphabet) + 2  # 0: past the key's end; above the top rank: not seen
+
+    def number(key: str) -> int:
+        n = 0
+        for c in key[start : start + digits].ljust(digits, "\0"):
+            n = n * base + (bisect_left(alphabet, c) + 1 if c != "\0" else 0)
+        return n
+
+    first, last = number(page[0]), number(page[-1])
+    low, high = number(lo), number(hi)
+    if not first < last or not low <= high:
+        return None
+    return (len(page) - 1) * (high - low) / (last - first)
 
 
 def _index(c: str) -> int:
