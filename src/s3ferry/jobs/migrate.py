@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -102,6 +103,10 @@ def plan(
     listing the source; they are sorted on disk first to be merged with the
     destination's listing (see :mod:`s3ferry.listing.external_sort`).
 
+    A plan that fails keeps on the queue the tasks it sent (each split object's parts
+    are sent before the next object is read) and aborts the multipart upload of a split
+    object whose parts it had not all sent (a failing queue or an interrupt leaves one).
+
     Raises:
         UsageError: bad limits, URL, inventory or report; a queue URL that names nothing known.
         NotFoundError / AccessDeniedError: a bucket or queue is missing or refuses us.
@@ -167,25 +172,42 @@ def _plan_into(
             counts["bytes"] += e.size_bytes
             yield e
 
+    unsent: dict[str, str] = {}  # upload id -> key, of an upload whose parts are not all sent
+
     def start_upload(ref: ObjectRef) -> str:
         info = src.head(src_prefix + ref.key)
         counts["uploads"] += 1
         attributes = info.attributes if info is not None else {}
-        return dst.create_multipart(dst_prefix + ref.key, attributes, part_checksums=False)
+        key = dst_prefix + ref.key
+        upload_id = dst.create_multipart(key, attributes, part_checksums=False)
+        unsent[upload_id] = key
+        return upload_id
 
     tasks = parts = 0
     batch: list[str] = []
-    for task in plan_tasks(missing(), str(src_url), str(dst_url), limits, start_upload):
-        tasks += 1
-        parts += isinstance(task, PartTask)
-        batch.append(encode(task))
-        if len(batch) == SEND_BATCH:
+    try:
+        for task in plan_tasks(missing(), str(src_url), str(dst_url), limits, start_upload):
+            tasks += 1
+            parts += isinstance(task, PartTask)
+            batch.append(encode(task))
+            # A split object's last part is sent at once: a listing or inventory that
+            # fails later then leaves no upload whose parts are not all on the queue.
+            last_part = isinstance(task, PartTask) and task.part == task.parts
+            if len(batch) == SEND_BATCH or last_part:
+                send(batch)
+                batch = []
+                if last_part:
+                    unsent.clear()
+                if planned is not None:
+                    planned(tasks)
+        if batch:
             send(batch)
-            batch = []
-            if planned is not None:
-                planned(tasks)
-    if batch:
-        send(batch)
+    except BaseException:
+        # An upload some of whose parts never reached the queue would stay open for good.
+        for upload_id, key in unsent.items():
+            with suppress(S3ferryError):
+                dst.abort_multipart(key, upload_id)
+        raise
     if planned is not None:
         planned(tasks)
     return PlanReport(
