@@ -207,6 +207,60 @@ def test_a_plan_whose_queue_fails_aborts_the_upload_it_could_not_queue(
     assert bucket_contents(s3client, bucket, "copy/") == {"big/b0": expected["big/b0"]}
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "sqs"])
+def test_plan_refuses_a_queue_that_holds_unfinished_tasks(
+    backend: str,
+    s3client: Any,
+    bucket: str,
+    store_config: StoreConfig,
+    cli_env: dict[str, str],
+    sqs: str,
+    tmp_path: Path,
+) -> None:
+    """Planning twice into one queue would queue every task twice and start a second
+    upload of each split object; once the workers are done, it plans what is missing."""
+    expected = _fill(s3client, bucket, 20, 1)
+    access = QueueAccess(f"sqlite:///{tmp_path}/q.db")
+    if backend == "sqs":
+        access = QueueAccess(f"sqs://plan-twice-{os.getpid()}", endpoint_url=sqs)
+    args = [S3FERRY, "plan", "--inventory", f"s3://{bucket}/data/", "--dest"]
+    args += [f"s3://{bucket}/copy/", "--queue", access.url, "--json"]
+    args += ["--queue-endpoint-url", sqs] if backend == "sqs" else []
+
+    def run() -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(args, env=cli_env, capture_output=True, timeout=120)
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["tasks"] == 5  # 3 parts and 2 bundles
+    again = run()
+    assert again.returncode == 2
+    assert again.stderr.decode() == (
+        f"error: {access.url}: already holds 5 unfinished tasks;"
+        " plan into an empty queue or let workers finish\n"
+    )
+    assert len(_open_uploads(s3client, bucket)) == 1
+    q = access.open()
+    messages = q.receive(10)
+    assert len(messages) == 5
+    runner = TaskRunner(WorkerConfig(source_store=store_config, dest_store=store_config))
+    for m in messages[:4]:
+        runner.run(decode(m.body), again=False)
+        q.ack(m)
+    in_flight = run()
+    assert in_flight.returncode == 2
+    assert "already holds 1 unfinished task;" in in_flight.stderr.decode()
+    runner.run(decode(messages[4].body), again=False)
+    q.ack(messages[4])
+    done = run()
+    assert done.returncode == 0, done.stderr
+    assert (json.loads(done.stdout)["tasks"], json.loads(done.stdout)["objects_present"]) == (
+        0,
+        len(expected),
+    )
+    assert bucket_contents(s3client, bucket, "copy/") == expected
+
+
 @pytest.mark.parametrize("server_side", [True, False])
 def test_part_tasks_of_a_source_changed_since_planning_fail_and_copy_nothing(
     server_side: bool, s3client: Any, bucket: str, store_config: StoreConfig, tmp_path: Path
