@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from support.keys import put_keys
 
 if TYPE_CHECKING:
@@ -163,6 +164,42 @@ def test_inventory_killed_mid_way_resumes_with_every_key_exactly_once(
     assert final["shards"][:done_before] == killed_at["shards"]
     assert _inventory_keys(out) == keys
     assert not list(out.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("killed", [True, False])
+def test_an_inventory_missing_a_recorded_shard_is_refused_by_inventory_and_plan(
+    killed: bool, cli: Cli, s3client: Any, bucket: str, tmp_path: Path
+) -> None:
+    put_keys(s3client, bucket, [f"src/k{i:02d}" for i in range(30)])
+    out = tmp_path / "inv"
+    args = ("inventory", f"s3://{bucket}/src/", "-o", out, "--shard-size", "10")
+    assert cli.run(*args).returncode == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    if killed:  # before its last shard was recorded
+        manifest["shards"].pop()
+        manifest["complete"] = False
+        (out / "part-00002.jsonl.gz").unlink()
+        (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "part-00001.jsonl.gz").unlink()
+    refused = (
+        f"error: {out / 'part-00001.jsonl.gz'}: recorded in manifest.json but missing;"
+        " run the inventory again into an empty --output directory"
+    )
+
+    run = cli.run(*args)
+
+    assert run.returncode == CANNOT_START
+    assert cli.error_line(run) == refused
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    kept = [s["file"] for s in manifest["shards"] if s["file"] != "part-00001.jsonl.gz"]
+    assert sorted(p.name for p in out.glob("part-*")) == kept
+    if not killed:
+        queue = f"sqlite:///{tmp_path}/q.db"
+        plan = cli.run(
+            "plan", "--inventory", out, "--dest", f"s3://{bucket}/copy/", "--queue", queue
+        )
+        assert plan.returncode == CANNOT_START
+        assert cli.error_line(plan) == refused
 
 
 def test_ls_without_a_bucket_lists_buckets(cli: Cli, bucket: str) -> None:

@@ -26,11 +26,13 @@ from support.partitions import Partitions
 from support.trees import bucket_contents
 
 from s3ferry.config import StoreConfig
-from s3ferry.errors import SourceChangedError
+from s3ferry.errors import SourceChangedError, TransientError
+from s3ferry.jobs.inventory import inventory
 from s3ferry.jobs.migrate import migrate, plan, status
 from s3ferry.jobs.worker import TaskRunner, WorkerConfig
 from s3ferry.planning.tasks import PartTask, PlanLimits, decode
 from s3ferry.queueing import QueueAccess, open_queue
+from s3ferry.queueing.sqlite import SqliteQueue
 
 MiB = 1024 * 1024
 S3FERRY = str(Path(sys.executable).parent / "s3ferry")
@@ -136,6 +138,127 @@ def test_a_part_task_done_twice_is_not_an_error(
     assert [r[0] for r in results] == [0, 0, 1]
     assert runner.run(tasks[-1], again=True)[0] == 0
     assert not _open_uploads(s3client, bucket)
+
+
+def _run_queued(url: str, store_config: StoreConfig) -> None:
+    """Carry out every task on the queue ``url``, as a worker would."""
+    q = open_queue(url)
+    runner = TaskRunner(WorkerConfig(source_store=store_config, dest_store=store_config))
+    while messages := q.receive(10):
+        for m in messages:
+            runner.run(decode(m.body), again=False)
+            q.ack(m)
+
+
+def test_a_plan_cut_short_by_a_broken_inventory_shard_leaves_no_upload_behind(
+    s3client: Any, bucket: str, store_config: StoreConfig, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The split object (first in key order) is in the first shard, the second shard is
+    broken: the object's part tasks reach the queue, so workers complete its upload."""
+    expected = _fill(s3client, bucket, 30, 1)
+    inventory(f"s3://{bucket}/data/", tmp_path / "inv", shard_size=10, store=store_config)
+    shard = tmp_path / "inv" / "part-00001.jsonl.gz"
+    shard.write_bytes(shard.read_bytes()[:40])
+    url = f"sqlite:///{tmp_path}/q.db"
+
+    failed = subprocess.run(
+        [S3FERRY, "plan", "--inventory", str(tmp_path / "inv")]
+        + ["--dest", f"s3://{bucket}/copy/", "--queue", url],
+        env=cli_env,
+        capture_output=True,
+        timeout=120,
+    )
+
+    assert failed.returncode == 2
+    [line] = failed.stderr.decode().splitlines()
+    assert line.startswith(f"error: {shard}: cannot read inventory shard")
+    _run_queued(url, store_config)
+    assert not _open_uploads(s3client, bucket)
+    assert bucket_contents(s3client, bucket, "copy/") == {"big/b0": expected["big/b0"]}
+
+
+def test_a_plan_whose_queue_fails_aborts_the_upload_it_could_not_queue(
+    s3client: Any,
+    bucket: str,
+    store_config: StoreConfig,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    expected = _fill(s3client, bucket, 0, 2)
+    sent: list[int] = []
+
+    def send_once(queue: SqliteQueue, bodies: list[str]) -> None:
+        if sent:
+            raise TransientError(queue.url, "queue database busy for over 30 s")
+        sent.append(len(bodies))
+        real_send(queue, bodies)
+
+    real_send = SqliteQueue.send
+    monkeypatch.setattr(SqliteQueue, "send", send_once)
+    url = f"sqlite:///{tmp_path}/q.db"
+
+    with pytest.raises(TransientError):
+        plan(f"s3://{bucket}/data/", f"s3://{bucket}/copy/", url, source_store=store_config)
+
+    assert sent == [3]  # the parts of big/b0; those of big/b1 failed
+    monkeypatch.setattr(SqliteQueue, "send", real_send)
+    _run_queued(url, store_config)
+    assert not _open_uploads(s3client, bucket)
+    assert bucket_contents(s3client, bucket, "copy/") == {"big/b0": expected["big/b0"]}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "sqs"])
+def test_plan_refuses_a_queue_that_holds_unfinished_tasks(
+    backend: str,
+    s3client: Any,
+    bucket: str,
+    store_config: StoreConfig,
+    cli_env: dict[str, str],
+    sqs: str,
+    tmp_path: Path,
+) -> None:
+    """Planning twice into one queue would queue every task twice and start a second
+    upload of each split object; once the workers are done, it plans what is missing."""
+    expected = _fill(s3client, bucket, 20, 1)
+    access = QueueAccess(f"sqlite:///{tmp_path}/q.db")
+    if backend == "sqs":
+        access = QueueAccess(f"sqs://plan-twice-{os.getpid()}", endpoint_url=sqs)
+    args = [S3FERRY, "plan", "--inventory", f"s3://{bucket}/data/", "--dest"]
+    args += [f"s3://{bucket}/copy/", "--queue", access.url, "--json"]
+    args += ["--queue-endpoint-url", sqs] if backend == "sqs" else []
+
+    def run() -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(args, env=cli_env, capture_output=True, timeout=120)
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["tasks"] == 5  # 3 parts and 2 bundles
+    again = run()
+    assert again.returncode == 2
+    assert again.stderr.decode() == (
+        f"error: {access.url}: already holds 5 unfinished tasks;"
+        " plan into an empty queue or let workers finish\n"
+    )
+    assert len(_open_uploads(s3client, bucket)) == 1
+    q = access.open()
+    messages = q.receive(10)
+    assert len(messages) == 5
+    runner = TaskRunner(WorkerConfig(source_store=store_config, dest_store=store_config))
+    for m in messages[:4]:
+        runner.run(decode(m.body), again=False)
+        q.ack(m)
+    in_flight = run()
+    assert in_flight.returncode == 2
+    assert "already holds 1 unfinished task;" in in_flight.stderr.decode()
+    runner.run(decode(messages[4].body), again=False)
+    q.ack(messages[4])
+    done = run()
+    assert done.returncode == 0, done.stderr
+    assert (json.loads(done.stdout)["tasks"], json.loads(done.stdout)["objects_present"]) == (
+        0,
+        len(expected),
+    )
+    assert bucket_contents(s3client, bucket, "copy/") == expected
 
 
 @pytest.mark.parametrize("server_side", [True, False])

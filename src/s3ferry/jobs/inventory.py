@@ -74,7 +74,8 @@ def inventory(
     Resumes an unfinished inventory of the same source and settings in ``output``.
 
     Raises:
-        UsageError: bad format or shard size; ``output`` holds another inventory.
+        UsageError: bad format or shard size; ``output`` holds another inventory, or
+            misses a shard file its manifest records.
         LocalIOError: ``output`` cannot be written.
         NotFoundError / AccessDeniedError: the bucket is missing or refuses us.
     """
@@ -89,6 +90,7 @@ def inventory(
     # A missing bucket or wrong credentials must not leave a manifest behind.
     S3Store(url.bucket, store or StoreConfig(), max_connections=1).check_bucket()
     manifest = _load_or_start(root, settings)
+    _check_shards(root, [s["file"] for s in manifest["shards"]])
     was_complete = bool(manifest["complete"])
     resumed_after = manifest["shards"][-1]["last_key"] if manifest["shards"] else None
     if not was_complete:
@@ -124,7 +126,8 @@ def read_inventory(directory: str | Path) -> tuple[str, Iterator[Entry]]:
     """The source URL of a finished inventory and its entries, shard by shard in key order.
 
     Raises:
-        UsageError: ``directory`` holds no s3ferry inventory, or an unfinished one.
+        UsageError: ``directory`` holds no s3ferry inventory, an unfinished one, or
+            misses a shard file its manifest records.
     """
     root = Path(directory)
     try:
@@ -134,7 +137,22 @@ def read_inventory(directory: str | Path) -> tuple[str, Iterator[Entry]]:
         raise UsageError(str(root), "holds no s3ferry inventory (manifest.json)") from e
     if not manifest.get("complete"):
         raise UsageError(str(root), "inventory is unfinished; run the inventory command again")
-    return str(source), _shard_entries(root, [str(s["file"]) for s in shards], str(fmt))
+    files = [str(s["file"]) for s in shards]
+    _check_shards(root, files)
+    return str(source), _shard_entries(root, files, str(fmt))
+
+
+def _check_shards(root: Path, files: list[str]) -> None:
+    """Raises UsageError naming the first shard file the manifest records that is not there
+    (deleted by hand): its keys are in no other shard, so the inventory would lack them."""
+    for name in files:
+        path = root / name
+        if not path.is_file():
+            raise UsageError(
+                str(path),
+                "recorded in manifest.json but missing; run the inventory again"
+                " into an empty --output directory",
+            )
 
 
 def _shard_entries(root: Path, files: list[str], fmt: str) -> Iterator[Entry]:

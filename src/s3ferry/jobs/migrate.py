@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -42,7 +43,7 @@ from s3ferry.planning.tasks import (
     encode,
     plan_tasks,
 )
-from s3ferry.queueing import QueueAccess
+from s3ferry.queueing import QueueAccess, TaskQueue
 from s3ferry.queueing.base import QueueStats
 from s3ferry.storage.listing import Entry
 from s3ferry.storage.s3 import S3Store
@@ -95,6 +96,7 @@ def plan(
 ) -> PlanReport:
     """Put on ``queue`` (created if missing) the tasks that copy ``source`` (``s3://bucket/
     prefix`` or the directory of an s3ferry inventory) to ``dest``, leaving out what is there.
+    A queue holding tasks not done yet (queued or in flight) is refused.
 
     ``inventory_report``: an AWS S3 Inventory report of the source bucket (a local
     ``manifest.json`` or its folder, or the same in a bucket, read with
@@ -102,14 +104,19 @@ def plan(
     listing the source; they are sorted on disk first to be merged with the
     destination's listing (see :mod:`s3ferry.listing.external_sort`).
 
+    A plan that fails keeps on the queue the tasks it sent (each split object's parts
+    are sent before the next object is read) and aborts the multipart upload of a split
+    object whose parts it had not all sent (a failing queue or an interrupt leaves one).
+
     Raises:
-        UsageError: bad limits, URL, inventory or report; a queue URL that names nothing known.
+        UsageError: bad limits, URL, inventory or report; a queue URL that names nothing known;
+            a queue that holds unfinished tasks.
         NotFoundError / AccessDeniedError: a bucket or queue is missing or refuses us.
     """
     q = _access(queue).open(create=True)
     try:
         return _plan_into(
-            q.send,
+            q,
             source,
             dest,
             limits or PlanLimits(),
@@ -117,13 +124,27 @@ def plan(
             dest_store,
             sink,
             inventory_report,
+            refuse_unfinished=True,
         )
     finally:
         q.close()
 
 
+def _refuse_unfinished(q: TaskQueue) -> None:
+    """A queue still holding tasks would get them twice, with a second multipart upload
+    for each split object: planning into it is refused (dead tasks do not count)."""
+    stats = q.stats()
+    unfinished = stats.queued + stats.in_flight
+    if unfinished:
+        raise UsageError(
+            q.url,
+            f"already holds {unfinished} unfinished task{'s' * (unfinished != 1)};"
+            " plan into an empty queue or let workers finish",
+        )
+
+
 def _plan_into(
-    send: Callable[[list[str]], None],
+    queue: TaskQueue,
     source: str,
     dest: str,
     limits: PlanLimits,
@@ -132,6 +153,8 @@ def _plan_into(
     sink: EventSink,
     inventory_report: str | None = None,
     planned: Callable[[int], None] | None = None,
+    *,
+    refuse_unfinished: bool = False,
 ) -> PlanReport:
     limits.check()
     inventoried: Iterator[Entry] | None = None
@@ -154,6 +177,8 @@ def _plan_into(
     src = open_store(src_url.bucket, cfg, source_store, sink)
     dst = open_store(dst_url.bucket, cfg, dest_store, sink)
     refuse_overlap(src, src_url, dst, dst_url)
+    if refuse_unfinished:
+        _refuse_unfinished(queue)
     sink(JobStarted("plan", str(src_url), str(dst_url)))
     src_prefix, dst_prefix = src_url.as_prefix(), dst_url.as_prefix()
     entries = inventoried or list_objects(src, src_prefix, workers=default_list_workers())
@@ -167,25 +192,42 @@ def _plan_into(
             counts["bytes"] += e.size_bytes
             yield e
 
+    unsent: dict[str, str] = {}  # upload id -> key, of an upload whose parts are not all sent
+
     def start_upload(ref: ObjectRef) -> str:
         info = src.head(src_prefix + ref.key)
         counts["uploads"] += 1
         attributes = info.attributes if info is not None else {}
-        return dst.create_multipart(dst_prefix + ref.key, attributes, part_checksums=False)
+        key = dst_prefix + ref.key
+        upload_id = dst.create_multipart(key, attributes, part_checksums=False)
+        unsent[upload_id] = key
+        return upload_id
 
     tasks = parts = 0
     batch: list[str] = []
-    for task in plan_tasks(missing(), str(src_url), str(dst_url), limits, start_upload):
-        tasks += 1
-        parts += isinstance(task, PartTask)
-        batch.append(encode(task))
-        if len(batch) == SEND_BATCH:
-            send(batch)
-            batch = []
-            if planned is not None:
-                planned(tasks)
-    if batch:
-        send(batch)
+    try:
+        for task in plan_tasks(missing(), str(src_url), str(dst_url), limits, start_upload):
+            tasks += 1
+            parts += isinstance(task, PartTask)
+            batch.append(encode(task))
+            # A split object's last part is sent at once: a listing or inventory that
+            # fails later then leaves no upload whose parts are not all on the queue.
+            last_part = isinstance(task, PartTask) and task.part == task.parts
+            if len(batch) == SEND_BATCH or last_part:
+                queue.send(batch)
+                batch = []
+                if last_part:
+                    unsent.clear()
+                if planned is not None:
+                    planned(tasks)
+        if batch:
+            queue.send(batch)
+    except BaseException:
+        # An upload some of whose parts never reached the queue would stay open for good.
+        for upload_id, key in unsent.items():
+            with suppress(S3ferryError):
+                dst.abort_multipart(key, upload_id)
+        raise
     if planned is not None:
         planned(tasks)
     return PlanReport(
@@ -291,7 +333,7 @@ def migrate(
         # What an earlier run left on the queue is done first; planning then finds the rest.
         _wait(lambda: drained(q.stats()), pool, progress)
         report = _plan_into(
-            q.send,
+            q,
             source,
             dest,
             limits or PlanLimits(),
