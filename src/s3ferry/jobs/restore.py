@@ -52,7 +52,7 @@ from s3ferry.events import (
     RestoreStatus,
     discard,
 )
-from s3ferry.jobs.download import ensure_dir, make_parent, run_downloads
+from s3ferry.jobs.download import SafeParents, ensure_dir, run_downloads
 from s3ferry.jobs.lanes import job_journal, open_store
 from s3ferry.jobs.listing import default_list_workers
 from s3ferry.jobs.report import JobReport
@@ -64,7 +64,6 @@ from s3ferry.storage.s3 import ObjectInfo, S3Store
 from s3ferry.transfer.attributes import (
     Attributes,
     Local,
-    SafeParents,
     apply_owner_and_mode,
     local_state,
     make_symlink,
@@ -363,7 +362,6 @@ class _Job:
         self.tier, self.days, self.wait, self.overwrite = tier, days, wait, overwrite
         self.recorder, self.sink = recorder, sink
         self.parents = SafeParents(root)
-        self.made: set[str] = set()
         self.states: Counter[str] = Counter({s.value: 0 for s in State})
         self.requested = 0
         self.spooled = 0
@@ -481,8 +479,7 @@ class _Job:
         """Make the parents, then the link, or hand the object to the download engine."""
         handed = False
         with self.recorder.reporting(key, str(path)):
-            self.parents.check(path)
-            make_parent(str(path.parent), self.made)
+            self.parents.make(path)
             if look.attributes.symlink is not None:
                 make_symlink(str(path), look.attributes)
                 self.recorder.done(key, str(path), 0, "metadata", 0.0)
