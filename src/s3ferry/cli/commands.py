@@ -123,6 +123,8 @@ def exit_code_for(report: JobReport) -> ExitCode:
 def run_cp(args: argparse.Namespace) -> int:
     # Each direction imports only its own job: a start costs the modules it loads.
     src, dst = args.source, args.destination
+    if args.copy_path is not None and not (is_s3_url(src) and is_s3_url(dst)):
+        raise UsageError(f"--copy-path {args.copy_path}", "only for copies between buckets")
     transfer = _transfer_config(args)
     renderer = _renderer(args, stdout_is_data=dst == "-")
     renderer.start()
@@ -136,7 +138,7 @@ def run_cp(args: argparse.Namespace) -> int:
             transfer=transfer,
             source_store=_store_config(args, "source"),
             dest_store=_store_config(args, "dest"),
-            path=args.copy_path,
+            path=args.copy_path or "auto",
             sink=renderer,
         )
     elif is_s3_url(src) and dst == "-":
