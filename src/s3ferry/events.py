@@ -155,7 +155,8 @@ class Compared(Event):
 class RestoreStatus(Event):
     """Where one object of a restore stood when first looked at: ``archived`` (a restore
     is asked for now), ``restoring`` (one was in flight), ``ready`` (readable now),
-    ``done`` (already restored locally) or ``exists`` (another file is in the way)."""
+    ``done`` (already restored locally), ``exists`` (another file is in the way) or
+    ``failed`` (it could not be looked at or its restore asked for: reported failed)."""
 
     key: str
     path: str

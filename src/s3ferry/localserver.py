@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -25,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -217,6 +220,28 @@ def load_state(state_file: Path) -> LocalS3Info | None:
 
 def default_state_file() -> Path:
     return cache_dir() / "local-s3.json"
+
+
+@contextmanager
+def state_lock(state_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the lock file beside ``state_file`` (``local-s3.lock``),
+    waiting for it: one process at a time reads the state, starts or stops the server
+    and records it, so two starts at once start one server.
+
+    Raises:
+        LocalIOError: the lock file cannot be created.
+    """
+    lock = state_file.with_suffix(".lock")
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise LocalIOError(str(lock), f"cannot create lock file: {e.strerror}") from e
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _command(data: Path, identities: Path, ports: list[int]) -> list[str]:

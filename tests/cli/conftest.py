@@ -40,12 +40,14 @@ class Cli:
             timeout=timeout,
         )
 
-    def run_python(self, code: str, *args: str | Path) -> subprocess.CompletedProcess[bytes]:
-        """``python -c code args...`` in the same environment."""
+    def run_python(
+        self, code: str, *args: str | Path, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        """``python -c code args...`` in the same environment (or ``env``)."""
         return subprocess.run(
             [sys.executable, "-c", code, *map(str, args)],
             capture_output=True,
-            env=self.env,
+            env=self.env if env is None else env,
             timeout=120,
         )
 

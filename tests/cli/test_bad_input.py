@@ -163,6 +163,28 @@ def test_a_part_size_out_of_range_is_named_by_its_option(
     assert cli.error_line(run) == "error: --part-size: must be between 5 MiB and 5 GiB, got 1048576"
 
 
+@pytest.mark.parametrize("direction", ["upload", "download", "stdin", "stdout"])
+def test_copy_path_is_refused_outside_copies_between_buckets(
+    direction: str, src: Path, tmp_path: Path, bucket: str, s3client: Any, cli: Cli
+) -> None:
+    s3client.put_object(Bucket=bucket, Key="p/k", Body=b"k")
+    out = tmp_path / "out"
+    ends = {
+        "upload": [src, f"s3://{bucket}/up/"],
+        "download": [f"s3://{bucket}/p/", out],
+        "stdin": ["-", f"s3://{bucket}/up/k"],
+        "stdout": [f"s3://{bucket}/p/k", "-"],
+    }[direction]
+
+    run = cli.run("cp", *ends, "--copy-path", "streamed", stdin=b"data")
+
+    assert run.returncode == CANNOT_START
+    assert cli.error_line(run) == "error: --copy-path streamed: only for copies between buckets"
+    assert run.stdout == b""
+    assert not out.exists()
+    assert [o["Key"] for o in s3client.list_objects_v2(Bucket=bucket)["Contents"]] == ["p/k"]
+
+
 def test_missing_key_is_not_an_empty_download(bucket: str, tmp_path: Path, cli: Cli) -> None:
     """Neither an object nor a prefix: not "0 objects, done"."""
     run = cli.run("cp", f"s3://{bucket}/no/such/key", tmp_path / "out")

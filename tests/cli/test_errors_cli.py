@@ -160,6 +160,31 @@ def test_a_download_never_replaces_a_fifo(tmp_path: Path, uploaded: str, cli: Cl
     assert sorted(p.name for p in tree.iterdir()) == ["a.txt", "d"]
 
 
+@pytest.mark.parametrize("command", ["cp", "sync"])
+def test_a_download_never_writes_through_a_linked_directory(
+    command: str, tmp_path: Path, uploaded: str, cli: Cli
+) -> None:
+    real, elsewhere = tmp_path / "real", tmp_path / "elsewhere"
+    real.mkdir()
+    elsewhere.mkdir()
+    (real / "d").symlink_to(elsewhere)
+    named = tmp_path / "named"  # the destination itself may be a link: the user named it
+    named.symlink_to(real)
+
+    run = cli.run(command, uploaded, named)
+
+    assert run.returncode == PARTIAL_FAILURE
+    err = run.stderr.decode()
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("error: ")] == [
+        f"error: {named / 'd' / 'b.txt'}: {named / 'd'}: "
+        "is a symbolic link; refusing to write through it"
+    ]
+    assert os.listdir(elsewhere) == []
+    assert (real / "a.txt").read_bytes() == b"a"
+    assert sorted(p.name for p in real.iterdir()) == ["a.txt", "d"]
+
+
 @pytest.fixture
 def unreadable(src: Path) -> Iterator[tuple[Path, Path]]:
     """A file and a directory in ``src`` that only privileged processes can read."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -79,12 +80,70 @@ def test_no_wait_prints_the_status_table(
         "ready               1",
         "done                0",
         "exists              0",
+        "failed              0",
         "1 restores requested; 1 in flight",
     ]
     assert json_run.stdout.decode().splitlines()[-1] == (
         '{"type": "restore-status", "archived": 0, "restoring": 1, "ready": 1, "done": 0, '
-        '"exists": 0, "requested": 0}'
+        '"exists": 0, "failed": 0, "requested": 0}'
     )
+    assert os.listdir(tmp_path) == []
+
+
+# moto grants every RestoreObject: the driver makes the one for refused.bin answer
+# 403 AccessDenied, as a bucket policy denying s3:RestoreObject would.
+_REFUSING_ONE_RESTORE = textwrap.dedent(
+    """
+    import os, sys
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    real_call = BaseClient._make_api_call
+
+    def refusing(self, name, params):
+        if name == "RestoreObject" and params["Key"].endswith("refused.bin"):
+            denied = {"Code": "AccessDenied", "Message": "Access Denied"}
+            raise ClientError({"Error": denied, "ResponseMetadata": {"HTTPStatusCode": 403}}, name)
+        return real_call(self, name, params)
+
+    BaseClient._make_api_call = refusing
+    from s3ferry.cli.main import main
+
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+    """
+)
+
+
+def test_no_wait_lists_an_object_whose_restore_was_refused(
+    cli: Cli, cold: str, endpoint: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    client(endpoint).put_object(
+        Bucket=cold, Key="data/refused.bin", Body=b"x", StorageClass="GLACIER"
+    )
+    url = f"s3://{cold}/data"
+
+    run = cli.run_python(
+        _REFUSING_ONE_RESTORE, "restore", url, "--into", tmp_path, "--no-wait", "-v", env=env
+    )
+
+    assert run.returncode == 1
+    assert run.stdout.decode().splitlines() == [
+        "state         objects",
+        "archived            1",
+        "restoring           0",
+        "ready               1",
+        "done                0",
+        "exists              0",
+        "failed              1",
+        "1 restores requested; 1 in flight",
+    ]
+    err = run.stderr.decode().splitlines()
+    assert f"failed    {tmp_path / 'refused.bin'}" in err
+    [error] = [line for line in err if line.startswith("error: ")]
+    assert error.startswith(f"error: {tmp_path / 'refused.bin'}: {url}/refused.bin: "), error
     assert os.listdir(tmp_path) == []
 
 

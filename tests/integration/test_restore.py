@@ -121,7 +121,8 @@ def reference(data: bytes) -> str:
 
 
 def states(**counts: int) -> dict[str, int]:
-    return {s: counts.get(s, 0) for s in ("archived", "restoring", "ready", "done", "exists")}
+    names = ("archived", "restoring", "ready", "done", "exists", "failed")
+    return {s: counts.get(s, 0) for s in names}
 
 
 @pytest.fixture

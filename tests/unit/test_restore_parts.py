@@ -11,8 +11,9 @@ import pytest
 
 from s3ferry.errors import LocalIOError
 from s3ferry.events import Event, RestoresPending
+from s3ferry.jobs.download import SafeParents
 from s3ferry.jobs.restore import MAX_POLL_INTERVAL_S, _Poller
-from s3ferry.transfer.attributes import Attributes, Local, SafeParents, local_state
+from s3ferry.transfer.attributes import Attributes, Local, local_state
 
 
 def test_poll_delays_double_to_the_cap_and_reset_on_progress() -> None:
@@ -79,10 +80,12 @@ def test_parents_must_be_real_directories(tmp_path: Path) -> None:
     (tmp_path / "file").write_bytes(b"")
     parents = SafeParents(tmp_path)
 
-    parents.check(tmp_path / "d" / "e" / "x")
-    parents.check(tmp_path / "new" / "deeper" / "x")
-    parents.check(tmp_path / "top")
+    parents.make(tmp_path / "d" / "e" / "x")
+    parents.make(tmp_path / "new" / "deeper" / "x")
+    parents.make(tmp_path / "top")
     with pytest.raises(LocalIOError, match="is a symbolic link; refusing to write through it"):
-        parents.check(tmp_path / "d" / "link" / "x")
+        parents.make(tmp_path / "d" / "link" / "x")
     with pytest.raises(LocalIOError, match="is not a directory"):
-        parents.check(tmp_path / "file" / "x")
+        parents.make(tmp_path / "file" / "x")
+    assert (tmp_path / "new" / "deeper").is_dir()
+    assert sorted(os.listdir(tmp_path)) == ["d", "file", "new"]

@@ -123,6 +123,8 @@ def exit_code_for(report: JobReport) -> ExitCode:
 def run_cp(args: argparse.Namespace) -> int:
     # Each direction imports only its own job: a start costs the modules it loads.
     src, dst = args.source, args.destination
+    if args.copy_path is not None and not (is_s3_url(src) and is_s3_url(dst)):
+        raise UsageError(f"--copy-path {args.copy_path}", "only for copies between buckets")
     transfer = _transfer_config(args)
     renderer = _renderer(args, stdout_is_data=dst == "-")
     renderer.start()
@@ -136,7 +138,7 @@ def run_cp(args: argparse.Namespace) -> int:
             transfer=transfer,
             source_store=_store_config(args, "source"),
             dest_store=_store_config(args, "dest"),
-            path=args.copy_path,
+            path=args.copy_path or "auto",
             sink=renderer,
         )
     elif is_s3_url(src) and dst == "-":
@@ -185,31 +187,34 @@ def run_local_s3(args: argparse.Namespace) -> int:
         default_state_file,
         load_state,
         save_state,
+        state_lock,
         stop_server,
     )
 
     state = default_state_file()
-    info = load_state(state)
-    if args.action == "start":
-        data = Path(args.data_dir).resolve() if args.data_dir else None
-        if info is None:
-            info = LocalS3(data_dir=data).start(detach=True)
-            save_state(info, state)
-        elif data is not None and Path(info.data_dir).resolve() != data:
-            raise UsageError(
-                f"--data-dir {args.data_dir}",
-                f"a local S3 is already running (pid {info.pid}, data in {info.data_dir}); "
-                "run: s3ferry local-s3 stop",
-            )
-        _print_env(info.env())
-    elif args.action == "env":
-        if info is None:
-            raise UsageError("local-s3", "no server running; run: s3ferry local-s3 start")
-        _print_env(info.env())
-    else:
-        if info is not None:
-            stop_server(info)
-        state.unlink(missing_ok=True)
+    # Held from reading the state to writing it: a second start waits, then finds this server.
+    with state_lock(state):
+        info = load_state(state)
+        if args.action == "start":
+            data = Path(args.data_dir).resolve() if args.data_dir else None
+            if info is None:
+                info = LocalS3(data_dir=data).start(detach=True)
+                save_state(info, state)
+            elif data is not None and Path(info.data_dir).resolve() != data:
+                raise UsageError(
+                    f"--data-dir {args.data_dir}",
+                    f"a local S3 is already running (pid {info.pid}, data in {info.data_dir}); "
+                    "run: s3ferry local-s3 stop",
+                )
+            _print_env(info.env())
+        elif args.action == "env":
+            if info is None:
+                raise UsageError("local-s3", "no server running; run: s3ferry local-s3 start")
+            _print_env(info.env())
+        else:
+            if info is not None:
+                stop_server(info)
+            state.unlink(missing_ok=True)
     return ExitCode.OK
 
 

@@ -313,9 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument(
         "--copy-path",
         choices=["auto", "server-side", "streamed"],
-        default="auto",
         help="bucket to bucket: server-side copy, streamed through this machine, "
-        "or auto (server-side whenever the destination's credentials can read the source)",
+        "or auto, the default (server-side whenever the destination's credentials can read "
+        "the source)",
     )
     _add_follow(cp)
     _add_globals(cp, top=False)

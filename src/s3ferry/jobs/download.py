@@ -1,13 +1,15 @@
 """``download``: one object, every object under a prefix, or one object to a stream.
 
 The local path of each object is the key minus the prefix, under the target
-directory; keys that would escape it are reported and skipped.
+directory; keys that would escape it are reported and skipped, and so are
+objects whose path goes through a symbolic link inside it (:class:`SafeParents`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +42,9 @@ from s3ferry.transfer.recorder import Recorder
 # objects keep those busy across the tail of each (4 x 512 MiB measured
 # ~15% faster here than 2 at once).
 LARGE_OBJECTS_AT_ONCE = 4
+# Directories already seen to be real directories (or made by us); cleared when
+# it grows past this, so memory does not grow with the size of the tree.
+KNOWN_DIRS_KEPT = 1024
 
 
 def download(
@@ -152,31 +157,72 @@ def ensure_dir(path: Path) -> None:
 def _listed_items(
     listing: Iterator[Entry], root: Path, prefix: str, recorder: Recorder
 ) -> Iterator[DownloadItem]:
-    made: set[str] = set()
+    parents = SafeParents(root)
     for info in listing:
         if info.key.endswith("/") and info.size_bytes == 0:
             recorder.skipped(info.key, "", "directory marker")
             continue
         try:
             path = path_for(root, prefix, info.key)
-            make_parent(str(path.parent), made)
         except S3ferryError as e:
             recorder.failed(info.key, "", e)
+            continue
+        try:
+            parents.make(path)
+        except S3ferryError as e:
+            recorder.failed(info.key, str(path), e)
             continue
         yield DownloadItem(info.key, str(path), info.size_bytes, info.etag)
 
 
-def make_parent(parent: str, made: set[str]) -> None:
-    """Create a parent directory once; ``made`` keeps only the last few (bounded)."""
-    if parent in made:
-        return
+class SafeParents:
+    """Makes the directories between ``root`` and the files written under it, refusing
+    a path when a directory on the way is a symbolic link (the tar "link, then file
+    through the link" attack), whoever made that link, or is not a directory. The
+    root itself may be a link: the user named it.
+
+    Directories seen to be real, or made here, are remembered (the last
+    :data:`KNOWN_DIRS_KEPT`): a tree costs a syscall per directory, not per file.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._known: set[str] = set()
+
+    def make(self, path: Path) -> None:
+        """Create the missing parents of ``path`` below the root; check those there.
+
+        Raises:
+            LocalIOError: one is a symbolic link or not a directory, or cannot be created.
+        """
+        if str(path.parent) in self._known:
+            return
+        for parent in reversed(path.relative_to(self._root).parents[:-1]):
+            where = str(self._root / parent)
+            if where not in self._known:
+                _make_dir(where)
+                if len(self._known) >= KNOWN_DIRS_KEPT:
+                    self._known.clear()
+                self._known.add(where)
+
+
+def _make_dir(where: str) -> None:
+    """Create the directory ``where`` unless a real directory is there already."""
     try:
-        os.makedirs(parent, exist_ok=True)
+        os.mkdir(where)
+        return
+    except FileExistsError:
+        pass
     except OSError as e:
-        raise LocalIOError(parent, f"cannot create directory: {e.strerror}") from e
-    if len(made) > 1024:
-        made.clear()
-    made.add(parent)
+        raise LocalIOError(where, f"cannot create directory: {e.strerror}") from e
+    try:
+        st = os.lstat(where)
+    except OSError as e:
+        raise LocalIOError(where, f"cannot read: {e.strerror}") from e
+    if stat.S_ISLNK(st.st_mode):
+        raise LocalIOError(where, "is a symbolic link; refusing to write through it")
+    if not stat.S_ISDIR(st.st_mode):
+        raise LocalIOError(where, "is not a directory")
 
 
 def run_downloads(

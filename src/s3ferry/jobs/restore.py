@@ -14,7 +14,9 @@ puts it in one state:
   that does not match is removed and the object fails. A symbolic link is
   recreated from its metadata alone;
 - ``archived``: RestoreObject is sent and the key waits;
-- ``restoring``: a restore is already in flight (an earlier run's): the key waits.
+- ``restoring``: a restore is already in flight (an earlier run's): the key waits;
+- ``failed``: it could not be looked at (its HEAD or RestoreObject failed, it
+  is gone, or its key cannot be a path): reported failed with the reason.
 
 Unless ``wait`` is off, the waiting keys are then looked at again with
 back-off (from ``poll_interval_s`` doubling to :data:`MAX_POLL_INTERVAL_S`,
@@ -52,7 +54,7 @@ from s3ferry.events import (
     RestoreStatus,
     discard,
 )
-from s3ferry.jobs.download import ensure_dir, make_parent, run_downloads
+from s3ferry.jobs.download import SafeParents, ensure_dir, run_downloads
 from s3ferry.jobs.lanes import job_journal, open_store
 from s3ferry.jobs.listing import default_list_workers
 from s3ferry.jobs.report import JobReport
@@ -64,7 +66,6 @@ from s3ferry.storage.s3 import ObjectInfo, S3Store
 from s3ferry.transfer.attributes import (
     Attributes,
     Local,
-    SafeParents,
     apply_owner_and_mode,
     local_state,
     make_symlink,
@@ -101,6 +102,7 @@ class State(Enum):
     READY = "ready"
     DONE = "done"
     EXISTS = "exists"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +365,6 @@ class _Job:
         self.tier, self.days, self.wait, self.overwrite = tier, days, wait, overwrite
         self.recorder, self.sink = recorder, sink
         self.parents = SafeParents(root)
-        self.made: set[str] = set()
         self.states: Counter[str] = Counter({s.value: 0 for s in State})
         self.requested = 0
         self.spooled = 0
@@ -401,7 +402,7 @@ class _Job:
                 try:
                     path = path_for(self.root, self.prefix, key)
                 except S3ferryError as e:
-                    self.recorder.failed(key, "", e)
+                    self._failed(key, "", e, first)
                     continue
                 window.append((key, path, heads.submit(self._look, key, str(path))))
                 if len(window) >= HEADS_IN_FLIGHT:
@@ -434,14 +435,14 @@ class _Job:
         try:
             look = future.result()
         except S3ferryError as e:
-            self.recorder.failed(key, str(path), e)
+            self._failed(key, str(path), e, first)
             return
         except OSError as e:
-            self.recorder.failed(key, str(path), LocalIOError(str(path), str(e.strerror)))
+            self._failed(key, str(path), LocalIOError(str(path), str(e.strerror)), first)
             return
         if look.info is None:
             gone = NotFoundError(self.s3.url(key), "gone since it was listed")
-            self.recorder.failed(key, str(path), gone)
+            self._failed(key, str(path), gone, first)
             return
         if look.requested is not None:
             self.requested += 1
@@ -459,6 +460,12 @@ class _Job:
             self.recorder.skipped(key, str(path), "exists (--overwrite replaces it)")
         elif self.wait:
             yield from self._ready(key, path, look, look.info)
+
+    def _failed(self, key: str, path: str, error: S3ferryError, first: bool) -> None:
+        if first:
+            self.states[State.FAILED.value] += 1
+            self.sink(RestoreStatus(key, path, State.FAILED.value))
+        self.recorder.failed(key, path, error)
 
     def _state(self, look: _Look, info: ObjectInfo) -> State:
         if look.local is Local.SAME:
@@ -481,8 +488,7 @@ class _Job:
         """Make the parents, then the link, or hand the object to the download engine."""
         handed = False
         with self.recorder.reporting(key, str(path)):
-            self.parents.check(path)
-            make_parent(str(path.parent), self.made)
+            self.parents.make(path)
             if look.attributes.symlink is not None:
                 make_symlink(str(path), look.attributes)
                 self.recorder.done(key, str(path), 0, "metadata", 0.0)

@@ -440,10 +440,10 @@ class _Context:
     def downloads(
         self, pairs: Iterator[Pair[LocalSide, Entry]], recorder: Recorder
     ) -> Iterator[DownloadItem]:
-        from s3ferry.jobs.download import make_parent
+        from s3ferry.jobs.download import SafeParents
         from s3ferry.transfer.download import DownloadItem
 
-        made: set[str] = set()
+        parents = SafeParents(self.local)
         for pair in pairs:
             if not self.filters.admits(pair.key):
                 continue
@@ -472,7 +472,7 @@ class _Context:
                 continue
             if self._planned(key, str(path), decision, recorder):
                 try:
-                    make_parent(str(path.parent), made)
+                    parents.make(path)
                 except S3ferryError as e:
                     recorder.failed(key, str(path), e)
                     continue

@@ -7,9 +7,7 @@ since only root may give a file away (tar's ``--same-owner`` rule).
 
 A symbolic link (``s3ferry-symlink``) is recreated with its target text
 verbatim. The link itself is made inside the restore root and nothing is
-ever written *through* a link: :class:`SafeParents` refuses a path when a
-directory on the way to it is a symbolic link (the tar "link, then file
-through the link" attack), whoever made that link.
+ever written *through* a link (:class:`s3ferry.jobs.download.SafeParents`).
 """
 
 from __future__ import annotations
@@ -20,15 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from pathlib import Path
 
-from s3ferry.errors import LocalIOError
 from s3ferry.transfer.checksums import META_GID, META_MODE, META_MTIME_NS, META_SYMLINK, META_UID
 from s3ferry.transfer.download import temp_path
-
-# Directories already seen to be real directories; cleared when it grows past
-# this, so memory does not grow with the size of the tree.
-KNOWN_DIRS_KEPT = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,34 +140,3 @@ def _chown(path: str, attributes: Attributes) -> None:
 
 def _id(value: int | None) -> int:
     return -1 if value is None else value  # -1: leave as it is
-
-
-class SafeParents:
-    """Checks that every directory between ``root`` and a target is a real directory
-    (or not there yet), so no write goes through a symbolic link."""
-
-    def __init__(self, root: Path) -> None:
-        self._root = root
-        self._known: set[str] = set()
-
-    def check(self, path: Path) -> None:
-        """Return if ``path``'s parents below the root are safe to create or write into.
-
-        Raises:
-            LocalIOError: one is a symbolic link or not a directory.
-        """
-        for parent in reversed(path.relative_to(self._root).parents[:-1]):
-            where = str(self._root / parent)
-            if where in self._known:
-                continue
-            try:
-                st = os.lstat(where)
-            except FileNotFoundError:
-                return  # created later as a real directory, as is everything below it
-            if stat.S_ISLNK(st.st_mode):
-                raise LocalIOError(where, "is a symbolic link; refusing to write through it")
-            if not stat.S_ISDIR(st.st_mode):
-                raise LocalIOError(where, "is not a directory")
-            if len(self._known) >= KNOWN_DIRS_KEPT:
-                self._known.clear()
-            self._known.add(where)
