@@ -249,6 +249,26 @@ def test_resuming_from_a_manifest_with_malformed_shards_is_refused(
         inventory_job.inventory(f"s3://{bucket}", tmp_path, store=store_config)
 
 
+@pytest.mark.parametrize("record", [None, {"file": "../../etc/passwd"}])
+def test_reading_a_complete_inventory_with_a_malformed_shard_record_is_refused(
+    record: dict[str, str] | None,
+    s3client: Any,
+    bucket: str,
+    store_config: StoreConfig,
+    tmp_path: Path,
+) -> None:
+    put_keys(s3client, bucket, ["k"])
+    inventory_job.inventory(f"s3://{bucket}", tmp_path, store=store_config)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    if record is not None:  # a path out of the inventory's directory
+        record = manifest["shards"][0] | record
+    manifest["shards"].append(record)
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+
+    with pytest.raises(UsageError, match="is not an s3ferry inventory manifest"):
+        inventory_job.read_inventory(tmp_path)
+
+
 def test_an_inventory_into_a_directory_of_other_files_is_refused_and_touches_nothing(
     bucket: str, store_config: StoreConfig, tmp_path: Path
 ) -> None:

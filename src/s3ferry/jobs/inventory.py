@@ -135,6 +135,8 @@ def read_inventory(directory: str | Path) -> tuple[str, Iterator[Entry]]:
         source, fmt, shards = manifest["source"], manifest["format"], manifest["shards"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UsageError(str(root), "holds no s3ferry inventory (manifest.json)") from e
+    if not isinstance(shards, list) or not all(map(_is_shard, shards)):
+        raise UsageError(str(root / MANIFEST), "is not an s3ferry inventory manifest")
     if not manifest.get("complete"):
         raise UsageError(str(root), "inventory is unfinished; run the inventory command again")
     files = [str(s["file"]) for s in shards]
@@ -280,10 +282,13 @@ def _load_or_start(root: Path, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_shard(record: object) -> bool:
-    """Whether ``record`` is a shard record as :meth:`_ShardWriter.finish` writes it."""
+    """Whether ``record`` is a shard record as :meth:`_ShardWriter.finish` writes it: its
+    file a plain name in the inventory's directory (never a path out of it)."""
     fields = {"file": str, "objects": int, "bytes": int, "first_key": str, "last_key": str}
-    return isinstance(record, dict) and all(
-        isinstance(record.get(name), kind) for name, kind in fields.items()
+    return (
+        isinstance(record, dict)
+        and all(isinstance(record.get(name), kind) for name, kind in fields.items())
+        and Path(record["file"]).name == record["file"] not in ("", ".", "..")
     )
 
 
