@@ -87,6 +87,21 @@ class _Shard:
         return [e for e in entries if order(e.key) <= limit]
 
 
+def _prefixes_spanned(keys: list[str], depth: int) -> int:
+    """How many prefixes ending in their ``depth``-th ``/`` the ``keys`` fall under (at
+    least 1)."""
+    seen = set()
+    for key in keys:
+        end = -1
+        for _ in range(depth):
+            end = key.find("/", end + 1)
+            if end < 0:
+                break
+        else:
+            seen.add(key[: end + 1])
+    return max(1, len(seen))
+
+
 def list_objects(
     store: S3Store,
     prefix: str = "",
@@ -265,7 +280,9 @@ class _Lister:
             lo, hi, page = max(victim.cursor, self.prefix), victim.upto, victim.page
         near = [e.key for e in page]
         nested = any("/" in k[len(self.prefix) :] for k in (lo, hi or "", *near[:1]))
-        point = (nested and self._structural_point(lo, hi)) or self._probed_point(lo, hi, near)
+        point, probe = self._structural_point(lo, hi, near) if nested else (None, True)
+        if point is None and probe:
+            point = self._probed_point(lo, hi, near)
         if point is None:
             return None
         with self.cond:
@@ -284,10 +301,18 @@ class _Lister:
         k = self.order(key)
         return self.order(lo) < k and (hi is None or k < self.order(hi))
 
-    def _structural_point(self, lo: str, hi: str | None) -> str | None:
+    def _structural_point(
+        self, lo: str, hi: str | None, near: list[str]
+    ) -> tuple[str | None, bool]:
         """The middle common prefix between ``lo`` and ``hi`` at the highest directory
         level that has one, going down toward ``lo`` a level at a time: the split nearest
-        to halving the range.
+        to halving the range. Without one, whether a bisection is worth its probes:
+        only where the last page (``near``) lay in one directory (a large flat one).
+
+        No split where the prefixes found hold fewer than :data:`SPLIT_MIN_PAGES`
+        pages, judged by how many of that level the last page spanned: at the tail
+        of a tree the levels go down to a few days' worth of keys, each found by a
+        probe of its own.
 
         Some stores (SeaweedFS) also return deeper prefixes at a level; only the
         shallowest found count.
@@ -301,10 +326,16 @@ class _Lister:
             if inside:
                 depth = min(p.count("/") for p in inside)
                 top = [p for p in inside if p.count("/") == depth]
-                return top[len(top) // 2]
+                pages = (len(top) + 1) / _prefixes_spanned(near, depth)
+                if page.truncated or pages >= SPLIT_MIN_PAGES:
+                    return top[len(top) // 2], True
+                return None, False
             below = lo.find("/", len(level))
             if below < 0:
-                return None
+                one_directory = bool(near) and (
+                    near[0].rpartition("/")[0] == near[-1].rpartition("/")[0]
+                )
+                return None, one_directory
             level = lo[: below + 1]
 
     def _probed_point(self, lo: str, hi: str | None, near: list[str]) -> str | None:

@@ -82,12 +82,16 @@ def keys_between(page: Sequence[str], lo: str, hi: str, digits: int = 6) -> floa
     the page tells nothing. Keys count as numbers: their first ``digits`` characters
     past the prefix all share, each a digit by its rank among the characters the
     page's keys differ by (those in the first ``digits`` positions where they do).
-    An estimate to size requests with, never a bound.
+    An estimate to size requests with, never a bound; ``None`` for keys with a ``/``
+    past that prefix (a tree's keys are not spread evenly over the key space).
     """
     if len(page) < 2:
         return None
     start = len(os.path.commonprefix([page[0], page[-1], lo, hi]))
+    if any("/" in key[start:] for key in (page[0], page[-1], lo, hi)):
+        return None
     varies = len(os.path.commonprefix([page[0], page[-1]]))
+    digits = max(digits, varies - start + 3)
     alphabet = alphabet_of(page, varies, varies + digits)
     base = len(alphabet) + 2  # 0: past the key's end; above the top rank: not seen
 
