@@ -136,26 +136,29 @@ def test_corrupt_object_is_not_written(
     assert _temps(tmp_path) == []
 
 
-def test_a_small_put_whose_body_does_not_match_its_sha256_is_refused(
-    bucket: str, store_config: StoreConfig, s3client: Any
+@pytest.mark.parametrize("key", ["k", "a//b"])  # sent by the event loop, or by botocore
+def test_a_small_put_whose_body_does_not_match_its_crc32c_is_refused(
+    key: str, bucket: str, store_config: StoreConfig, s3client: Any
 ) -> None:
-    """The store, not s3ferry, checks the SHA-256 a small PUT sends; metadata that only an
-    encoding library may send (non-ASCII) takes the other path, with the same result."""
+    """The store, not s3ferry, checks the CRC32C a small PUT sends; metadata that only an
+    encoding library may send (non-ASCII) takes another path, with the same result."""
     import asyncio
 
     from s3ferry.errors import IntegrityError
     from s3ferry.storage.s3 import S3Store
+    from s3ferry.transfer.checksums import crc32c
 
     store = S3Store(bucket, store_config)
     body = b"the bytes read"
-    wrong = hashlib.sha256(b"other bytes").hexdigest()
+    right, wrong = crc32c(body), crc32c(b"other bytes")
 
     with pytest.raises(IntegrityError, match="store rejected the checksum"):
-        asyncio.run(store.put_small("k", body, {"s3ferry-x": "1"}, wrong))
-    etag = asyncio.run(store.put_small("k", body, {"s3ferry-x": "1", "Content-Type": "a/b"}))
-    asyncio.run(store.put_small("ü", body, {"s3ferry-link": "zielé"}))
+        asyncio.run(store.put_small(key, body, {"s3ferry-x": "1"}, wrong))
+    meta = {"s3ferry-x": "1", "Content-Type": "a/b"}
+    etag = asyncio.run(store.put_small(key, body, meta, right))
+    asyncio.run(store.put_small("ü", body, {"s3ferry-link": "zielé"}, right))
 
-    head = s3client.head_object(Bucket=bucket, Key="k")
+    head = s3client.head_object(Bucket=bucket, Key=key)
     assert (etag, head["Metadata"], head["ContentType"]) == (
         hashlib.md5(body).hexdigest(),
         {"s3ferry-x": "1"},

@@ -99,15 +99,17 @@ class AsyncLeanClient:
         match = _ETAG.search(body)
         return _etag(match.group(1).decode()) if match else ""
 
-    async def put(self, key: str, body: bytes, sha256_hex: str, headers: Mapping[str, str]) -> str:
-        """PUT ``body`` as ``key`` with ``headers``; returns the ETag. ``sha256_hex`` (the
-        body's SHA-256) goes as the signed payload hash and as the flexible checksum, so
-        the store refuses a body that does not match it (SeaweedFS checks only the latter)."""
+    async def put(self, key: str, body: bytes, crc32c: int, headers: Mapping[str, str]) -> str:
+        """PUT ``body`` as ``key`` with ``headers``; returns the ETag. ``crc32c`` (the body's
+        CRC32C) goes as the flexible checksum, so the store refuses a body that does not
+        match it; the payload itself is not hashed (UNSIGNED-PAYLOAD): a SHA-256 of every
+        byte would cost several times the CRC, which is hardware-assisted."""
         path = f"{self._path.rstrip('/')}/{key}"
         subject = f"s3://{self.bucket}/{key}"
-        checksum = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
-        sums = {"x-amz-content-sha256": sha256_hex, "x-amz-checksum-sha256": checksum}
-        answer, _ = await self._request("PUT", path, subject, {**sums, **headers}, body)
+        checksum = base64.b64encode(crc32c.to_bytes(4, "big")).decode()
+        answer, _ = await self._request(
+            "PUT", path, subject, {"x-amz-checksum-crc32c": checksum, **headers}, body
+        )
         return _etag(answer.get("etag", ""))
 
     async def get(self, key: str, max_bytes: int) -> tuple[dict[str, str], bytearray]:

@@ -313,28 +313,24 @@ class S3Store:
         return _by_code(code, message, subject, bucket_level=False)
 
     async def put_small(
-        self, key: str, data: bytes, metadata: Mapping[str, str], sha256_hex: str | None = None
+        self, key: str, data: bytes, metadata: Mapping[str, str], crc32c: int
     ) -> str:
-        """PUT one object in one request; the server verifies its SHA-256 (``sha256_hex``
-        if the caller has it). Returns the ETag."""
+        """PUT one object in one request; the server verifies ``crc32c``, the CRC32C of
+        ``data`` (which the caller has: it read or verified those bytes). Returns the ETag."""
         import asyncio  # loaded already: this runs on an event loop
 
         if not self._sse_c_honoured:
             await asyncio.to_thread(self.check_sse_c, key)
         if _UNSAFE_FOR_OBSTORE.search(key):
-            return await asyncio.to_thread(self.put_object, key, data, metadata)
+            return await asyncio.to_thread(self.put_object, key, data, metadata, crc32c)
         headers = None if self._sse_write else _plain_headers(metadata)
         if headers is None:
             return await self._put_obstore(key, data, metadata)
-        return await self._put_lean(
-            key, data, sha256_hex or hashlib.sha256(data).hexdigest(), headers
-        )
+        return await self._put_lean(key, data, crc32c, headers)
 
     @retried_async
-    async def _put_lean(
-        self, key: str, data: bytes, sha256_hex: str, headers: dict[str, str]
-    ) -> str:
-        return await self._lean_async.put(key, data, sha256_hex, headers)
+    async def _put_lean(self, key: str, data: bytes, crc32c: int, headers: dict[str, str]) -> str:
+        return await self._lean_async.put(key, data, crc32c, headers)
 
     @retried_async
     async def _put_obstore(self, key: str, data: bytes, metadata: Mapping[str, str]) -> str:
@@ -347,9 +343,12 @@ class S3Store:
         return str(result["e_tag"] or "").strip('"')
 
     @retried
-    def put_object(self, key: str, data: bytes, metadata: Mapping[str, str]) -> str:
-        """PUT one object with botocore; the server verifies its CRC32C. Returns the ETag."""
-        import crc32c
+    def put_object(
+        self, key: str, data: bytes, metadata: Mapping[str, str], crc32c: int | None = None
+    ) -> str:
+        """PUT one object with botocore; the server verifies its CRC32C (``crc32c``, or
+        computed here). Returns the ETag."""
+        import crc32c as _crc32c
 
         self.check_sse_c(key)
 
@@ -358,7 +357,7 @@ class S3Store:
                 Bucket=self.bucket,
                 Key=key,
                 Body=data,
-                ChecksumCRC32C=crc32c_b64(crc32c.crc32c(data)),
+                ChecksumCRC32C=crc32c_b64(_crc32c.crc32c(data) if crc32c is None else crc32c),
                 **_headers(metadata),
                 **self._sse_write,
             )

@@ -124,27 +124,36 @@ def expected_for(info: ObjectInfo) -> Expected:
     return Expected()
 
 
-def verify_small(info: ObjectInfo, data: memoryview) -> str:
+def verify_small(info: ObjectInfo, data: memoryview) -> tuple[str, int]:
+    """Check a whole object's bytes against what ``info`` (its GET) says; returns how
+    (``crc32c``, ``md5`` or ``size``) and the bytes' CRC32C, which a copy sends on.
+
+    Raises:
+        IntegrityError: the bytes do not match.
+    """
     expected = expected_for(info)
     if len(data) != info.size_bytes:
         raise IntegrityError(
             f"key {info.key}", f"got {len(data)} bytes, expected {info.size_bytes}"
         )
+    crc = crc32c(data)
     if expected.method == "md5" and expected.composite:
-        return "size"  # a multipart ETag below the threshold: part size unknown here
+        return "size", crc  # a multipart ETag below the threshold: part size unknown here
     md5s = [hashlib.md5(data).digest()] if expected.method == "md5" else []
-    problem = mismatch(expected, Computed([crc32c(data)], md5s))
+    problem = mismatch(expected, Computed([crc], md5s))
     if problem:
         raise IntegrityError(f"key {info.key}", problem)
-    return expected.method
+    return expected.method, crc
 
 
 # backup stores a symbolic link as an empty object naming its target; only restore
 # makes links (cp and sync never write where a downloaded link points).
 LINK_SKIPPED = "symbolic link stored by backup; restore recreates it"
 
-# Smaller objects are hashed and written on the event loop (a thread hop costs
-# more than that); larger ones on a worker thread, so the loop keeps GETs going.
+# Smaller objects are hashed (and written, or read) on the event loop (a thread hop
+# costs more than that); larger ones on a worker thread, so the loop keeps requests
+# going and the hashing of several runs on every core (hashlib and crc32c let go of
+# the GIL). Downloads, uploads and streamed copies all go by it.
 WRITE_ON_LOOP_MAX_BYTES = 64 * 1024
 
 
@@ -182,7 +191,7 @@ async def download_small(
 
 def _write_verified(info: ObjectInfo, data: memoryview, path: str) -> str:
     """Verify ``data`` and write it to ``path`` through a temporary file; returns the check."""
-    method = verify_small(info, data)
+    method, _ = verify_small(info, data)
     with _temporary(path) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:

@@ -58,9 +58,10 @@ from s3ferry.transfer.checksums import (
     crc32c,
     tagging_optional,
 )
+from s3ferry.transfer.download import WRITE_ON_LOOP_MAX_BYTES
 from s3ferry.transfer.journal import Journal
 from s3ferry.transfer.recorder import Recorder
-from s3ferry.transfer.treehash import LEAF_BYTES, TreeHash, tree_hash
+from s3ferry.transfer.treehash import TreeHash, tree_hash
 
 
 class Readable(Protocol):
@@ -129,24 +130,35 @@ async def upload_small(
     journal: Journal | None = None,
 ) -> None:
     """PUT one small file; the outcome goes to ``recorder`` (and ``journal``)."""
+    import asyncio  # loaded already: this runs on an event loop
+
     taken = await budget.acquire(item.size_bytes)
     started = time.monotonic()
     try:
         with recorder.reporting(item.key, item.path):
-            data = read_small(item)
-            meta = object_metadata(item)
-            crc = crc32c(data)
-            meta[META_CRC32C] = str(crc)
-            # Up to one leaf (1 MiB) the tree hash is the SHA-256 the PUT signs.
-            meta[META_SHA256_TREE] = digest = tree_hash(data)
-            await store.put_small(item.key, data, meta, digest if len(data) <= LEAF_BYTES else None)
+            if item.size_bytes < WRITE_ON_LOOP_MAX_BYTES:
+                data, meta, crc = _read_hashed(item)
+            else:
+                data, meta, crc = await asyncio.to_thread(_read_hashed, item)
+            await store.put_small(item.key, data, meta, crc)
             recorder.done(
-                item.key, item.path, item.size_bytes, "sha256", time.monotonic() - started
+                item.key, item.path, item.size_bytes, "crc32c", time.monotonic() - started
             )
             if journal is not None:
                 journal.finished(item.key, item.size_bytes, str(item.mtime_ns), crc32c_b64(crc))
     finally:
         budget.release(taken)
+
+
+def _read_hashed(item: UploadItem) -> tuple[bytes, dict[str, str], int]:
+    """A small file's bytes, the metadata to upload with them (their CRC32C and SHA-256
+    tree hash among it) and their CRC32C, which the PUT sends for the store to check."""
+    data = read_small(item)
+    meta = object_metadata(item)
+    crc = crc32c(data)
+    meta[META_CRC32C] = str(crc)
+    meta[META_SHA256_TREE] = tree_hash(data)
+    return data, meta, crc
 
 
 class _Multipart:
