@@ -453,7 +453,9 @@ def seed_source(bench: Bench, dataset: Dataset, prefix: str) -> None:
 
 
 def empty_prefix(bench: Bench, prefix: str, bucket: str = BUCKET) -> None:
-    """Delete every object under ``prefix``, then have SeaweedFS reclaim the space."""
+    """Delete every object under ``prefix``, then have SeaweedFS reclaim the space, and
+    flush what that wrote (and what the run before wrote) to disk: otherwise the kernel
+    writes it back during the next timed run, on the cores the tool and server share."""
     keys = [prefix + rel for rel in list_sizes(bench.s3, bucket, prefix)]
     for start in range(0, len(keys), DELETE_BATCH):
         batch = keys[start : start + DELETE_BATCH]
@@ -462,6 +464,7 @@ def empty_prefix(bench: Bench, prefix: str, bucket: str = BUCKET) -> None:
         )
     if keys:
         vacuum(bench.info)
+    os.sync()
 
 
 def vacuum(info: LocalS3Info) -> None:
