@@ -1,8 +1,9 @@
 """Upload lanes: small files as single async PUTs; large files as one sequential
 reader feeding a bounded buffer pool whose full buffers go up as parallel parts.
 
-Every request carries a checksum the server verifies (SHA-256 on single PUTs
-through obstore, CRC32C on parts and on PUTs through botocore), and the
+Every request carries a checksum the server verifies (CRC32C on single PUTs
+and on parts; SHA-256 on the single PUTs of encrypted writes, which obstore
+sends), and the
 completed multipart object's composite CRC32C is compared with the one
 computed from the parts read. The SHA-256 tree hash of the bytes (see
 :mod:`.treehash`) is recorded for later comparisons: in the metadata of a
