@@ -3,9 +3,8 @@ reader feeding a bounded buffer pool whose full buffers go up as parallel parts.
 
 Every request carries a checksum the server verifies (CRC32C on single PUTs
 and on parts; SHA-256 on the single PUTs of encrypted writes, which obstore
-sends), and the
-completed multipart object's composite CRC32C is compared with the one
-computed from the parts read. The SHA-256 tree hash of the bytes (see
+sends), and the completed multipart object's composite CRC32C is compared
+with the one computed from the parts read. The SHA-256 tree hash of the bytes (see
 :mod:`.treehash`) is recorded for later comparisons: in the metadata of a
 single PUT; for a multipart upload, whose metadata is fixed before the bytes
 are read, as an object tag once it is complete (hashed by the one reader, in
