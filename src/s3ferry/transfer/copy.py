@@ -42,7 +42,7 @@ from s3ferry.storage.glacier import require_readable
 from s3ferry.storage.s3 import ListedPart, ObjectInfo, S3Store
 from s3ferry.transfer.buffers import BufferPool, ByteBudget, ThreadByteBudget
 from s3ferry.transfer.checksums import is_plain_md5, tagging_optional
-from s3ferry.transfer.download import WRITE_ON_LOOP_MAX_BYTES, verified_stream, verify_small
+from s3ferry.transfer.download import by_size, verified_stream, verify_small
 from s3ferry.transfer.recorder import Recorder
 
 # Large objects copied at once; each has its own share of the pool. Two keep the
@@ -201,10 +201,9 @@ class Copier:
                 taken = await self._small_bytes.acquire(item.size_bytes)
                 try:
                     data, info = await self._source.get_small(item.key, taken)
-                    if item.size_bytes < WRITE_ON_LOOP_MAX_BYTES:
-                        method, crc = verify_small(info, memoryview(data))
-                    else:
-                        method, crc = await asyncio.to_thread(verify_small, info, memoryview(data))
+                    method, crc = await by_size(
+                        item.size_bytes, verify_small, info, memoryview(data)
+                    )
                     await self._dest.put_small(item.dest_key, data, info.attributes, crc)
                 finally:
                     self._small_bytes.release(taken)

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from s3ferry.config import TransferConfig, part_size_for
 from s3ferry.errors import Cancelled, IntegrityError, LocalIOError
@@ -49,6 +49,8 @@ from s3ferry.transfer.checksums import (
 )
 from s3ferry.transfer.journal import Journal
 from s3ferry.transfer.recorder import Recorder
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +155,16 @@ LINK_SKIPPED = "symbolic link stored by backup; restore recreates it"
 # Smaller objects are hashed (and written, or read) on the event loop (a thread hop
 # costs more than that); larger ones on a worker thread, so the loop keeps requests
 # going and the hashing of several runs on every core (hashlib and crc32c let go of
-# the GIL). Downloads, uploads and streamed copies all go by it.
-WRITE_ON_LOOP_MAX_BYTES = 64 * 1024
+# the GIL). Downloads, uploads and streamed copies all go by it (:func:`by_size`).
+ON_LOOP_MAX_BYTES = 64 * 1024
+
+
+async def by_size(size_bytes: int, work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)``, the hashing (and file I/O) of an object of ``size_bytes``: on the
+    event loop below :data:`ON_LOOP_MAX_BYTES`, else on a worker thread."""
+    if size_bytes < ON_LOOP_MAX_BYTES:
+        return work(*args)
+    return await asyncio.to_thread(work, *args)
 
 
 async def download_small(
@@ -178,10 +188,9 @@ async def download_small(
             if META_SYMLINK in info.metadata:
                 recorder.skipped(item.key, item.path, LINK_SKIPPED)
                 return
-            if info.size_bytes < WRITE_ON_LOOP_MAX_BYTES:
-                method = _write_verified(info, memoryview(data), item.path)
-            else:
-                method = await asyncio.to_thread(_write_verified, info, memoryview(data), item.path)
+            method = await by_size(
+                info.size_bytes, _write_verified, info, memoryview(data), item.path
+            )
             recorder.done(item.key, item.path, info.size_bytes, method, time.monotonic() - started)
             if journal is not None:
                 journal.finished(item.key, info.size_bytes, info.etag, method)

@@ -58,7 +58,7 @@ from s3ferry.transfer.checksums import (
     crc32c,
     tagging_optional,
 )
-from s3ferry.transfer.download import WRITE_ON_LOOP_MAX_BYTES
+from s3ferry.transfer.download import by_size
 from s3ferry.transfer.journal import Journal
 from s3ferry.transfer.recorder import Recorder
 from s3ferry.transfer.treehash import TreeHash, tree_hash
@@ -130,16 +130,11 @@ async def upload_small(
     journal: Journal | None = None,
 ) -> None:
     """PUT one small file; the outcome goes to ``recorder`` (and ``journal``)."""
-    import asyncio  # loaded already: this runs on an event loop
-
     taken = await budget.acquire(item.size_bytes)
     started = time.monotonic()
     try:
         with recorder.reporting(item.key, item.path):
-            if item.size_bytes < WRITE_ON_LOOP_MAX_BYTES:
-                data, meta, crc = _read_hashed(item)
-            else:
-                data, meta, crc = await asyncio.to_thread(_read_hashed, item)
+            data, meta, crc = await by_size(item.size_bytes, _read_hashed, item)
             await store.put_small(item.key, data, meta, crc)
             recorder.done(
                 item.key, item.path, item.size_bytes, "crc32c", time.monotonic() - started
