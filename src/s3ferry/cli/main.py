@@ -442,6 +442,27 @@ def _resume_hint(args: argparse.Namespace | None) -> str:
     return "run the same command again to finish"
 
 
+# glibc gives a freed block of 128 KiB or more back to the kernel at once (and its
+# heap above 128 KiB free), so the next object's buffer is fresh pages, each a page
+# fault: on a VM several µs apiece. Kept, they are reused; peak memory is unchanged.
+# Mixed 1 GiB download, 6 alternating runs: 33-51k page faults -> 12-13k, wall -4%.
+MALLOC_MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
+MALLOC_TRIM_THRESHOLD_BYTES = 128 * 1024 * 1024
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters, from malloc.h
+
+
+def keep_freed_memory() -> None:
+    """Have glibc's malloc keep freed buffers for reuse (no-op elsewhere)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD_BYTES)
+        libc.mallopt(_M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD_BYTES)
+    except (OSError, AttributeError):
+        return  # not glibc: its allocator keeps its own policy
+
+
 def entry() -> None:
     """Console-script entry point.
 
@@ -449,6 +470,7 @@ def entry() -> None:
     and skipping interpreter teardown avoids native runtimes (obstore's tokio)
     aborting during finalization, which would turn a success into SIGABRT.
     """
+    keep_freed_memory()
     code = main()
     try:
         sys.stdout.flush()
