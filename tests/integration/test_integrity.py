@@ -167,6 +167,36 @@ def test_a_small_put_whose_body_does_not_match_its_crc32c_is_refused(
     assert s3client.get_object(Bucket=bucket, Key="ü")["Body"].read() == body
 
 
+@pytest.mark.parametrize(
+    ("key", "meta"),
+    [
+        ("k", {"s3ferry-x": "1"}),  # the event loop's request: Content-MD5, checked by the store
+        ("a//b", {"s3ferry-x": "1"}),  # botocore's request: the same
+        ("k2", {"s3ferry-link": "zielé"}),  # obstore's, which cannot carry it: checked here
+    ],
+)
+def test_a_small_put_whose_body_does_not_have_the_md5_given_is_refused(
+    key: str, meta: dict[str, str], bucket: str, store_config: StoreConfig, s3client: Any
+) -> None:
+    """A streamed copy hands the source's MD5 to the PUT instead of hashing the bytes."""
+    import asyncio
+
+    from s3ferry.errors import IntegrityError
+    from s3ferry.storage.s3 import S3Store
+    from s3ferry.transfer.checksums import crc32c
+
+    store = S3Store(bucket, store_config)
+    body = b"the bytes read"
+    wrong = hashlib.md5(b"the bytes at the source").digest()
+
+    with pytest.raises(IntegrityError):
+        asyncio.run(store.put_small(key, body, meta, crc32c(body), wrong))
+    with pytest.raises(s3client.exceptions.ClientError):
+        s3client.head_object(Bucket=bucket, Key=key)
+    etag = asyncio.run(store.put_small(key, body, meta, crc32c(body), hashlib.md5(body).digest()))
+    assert etag == hashlib.md5(body).hexdigest()
+
+
 def test_whole_object_checksums_hold_across_parallel_ranges(
     tmp_path: Path, bucket: str, store_config: StoreConfig, s3client: Any
 ) -> None:

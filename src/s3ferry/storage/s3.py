@@ -313,19 +313,36 @@ class S3Store:
         return _by_code(code, message, subject, bucket_level=False)
 
     async def put_small(
-        self, key: str, data: bytes, metadata: Mapping[str, str], crc32c: int
+        self,
+        key: str,
+        data: bytes,
+        metadata: Mapping[str, str],
+        crc32c: int,
+        md5: bytes | None = None,
     ) -> str:
         """PUT one object in one request; the server verifies ``crc32c``, the CRC32C of
-        ``data`` (which the caller has: it read or verified those bytes). Returns the ETag."""
+        ``data`` (which the caller has: it read or verified those bytes). Returns the ETag.
+
+        ``md5`` is the MD5 digest ``data`` must have (a copy's source ETag): the server
+        refuses other bytes (Content-MD5), so the caller need not hash them. Where
+        the request cannot carry it (obstore), the bytes are hashed and checked here.
+
+        Raises:
+            IntegrityError: ``data`` does not have the MD5 ``md5``.
+        """
         import asyncio  # loaded already: this runs on an event loop
 
         if not self._sse_c_honoured:
             await asyncio.to_thread(self.check_sse_c, key)
         if _UNSAFE_FOR_OBSTORE.search(key):
-            return await asyncio.to_thread(self.put_object, key, data, metadata, crc32c)
+            return await asyncio.to_thread(self.put_object, key, data, metadata, crc32c, md5)
         headers = None if self._sse_write else _plain_headers(metadata)
         if headers is None:
+            if md5 is not None and hashlib.md5(data).digest() != md5:
+                raise IntegrityError(self.url(key), f"bytes to send do not have MD5 {md5.hex()}")
             return await self._put_obstore(key, data, metadata)
+        if md5 is not None:
+            headers["Content-MD5"] = base64.b64encode(md5).decode()
         return await self._put_lean(key, data, crc32c, headers)
 
     @retried_async
@@ -344,20 +361,26 @@ class S3Store:
 
     @retried
     def put_object(
-        self, key: str, data: bytes, metadata: Mapping[str, str], crc32c: int | None = None
+        self,
+        key: str,
+        data: bytes,
+        metadata: Mapping[str, str],
+        crc32c: int | None = None,
+        md5: bytes | None = None,
     ) -> str:
         """PUT one object with botocore; the server verifies its CRC32C (``crc32c``, or
-        computed here). Returns the ETag."""
+        computed here) and, when given, its MD5 digest ``md5``. Returns the ETag."""
         import crc32c as _crc32c
 
         self.check_sse_c(key)
-
+        content_md5 = {"ContentMD5": base64.b64encode(md5).decode()} if md5 is not None else {}
         with translated(self.url(key)):
             r = self._boto.put_object(
                 Bucket=self.bucket,
                 Key=key,
                 Body=data,
                 ChecksumCRC32C=crc32c_b64(_crc32c.crc32c(data) if crc32c is None else crc32c),
+                **content_md5,
                 **_headers(metadata),
                 **self._sse_write,
             )

@@ -6,7 +6,10 @@ read the source on the same endpoint: no byte passes through the client.
 Otherwise streamed: the object is read in ranges into the buffer pool,
 checked against the source's checksum, and sent as parts with Content-MD5;
 the multipart upload is completed only after every byte was verified, and
-aborted otherwise. Nothing touches the local disk.
+aborted otherwise. A small object is one GET and one PUT; when the source's
+ETag is a plain MD5, the PUT carries it as Content-MD5, so the destination
+checks the bytes against the source and the client does not hash them.
+Nothing touches the local disk.
 
 A server-side copy is verified by its ETag where the source's is a plain MD5
 and the copy's equals it, else by the copy's size (encrypted objects have no
@@ -41,8 +44,8 @@ from s3ferry.errors import (
 from s3ferry.storage.glacier import require_readable
 from s3ferry.storage.s3 import ListedPart, ObjectInfo, S3Store
 from s3ferry.transfer.buffers import BufferPool, ByteBudget, ThreadByteBudget
-from s3ferry.transfer.checksums import is_plain_md5, tagging_optional
-from s3ferry.transfer.download import by_size, verified_stream, verify_small
+from s3ferry.transfer.checksums import crc32c, is_plain_md5, tagging_optional
+from s3ferry.transfer.download import by_size, expected_for, verified_stream, verify_small
 from s3ferry.transfer.recorder import Recorder
 
 # Large objects copied at once; each has its own share of the pool. Two keep the
@@ -201,10 +204,7 @@ class Copier:
                 taken = await self._small_bytes.acquire(item.size_bytes)
                 try:
                     data, info = await self._source.get_small(item.key, taken)
-                    method, crc = await by_size(
-                        item.size_bytes, verify_small, info, memoryview(data)
-                    )
-                    await self._dest.put_small(item.dest_key, data, info.attributes, crc)
+                    method = await self._put_verified(item, data, info)
                 finally:
                     self._small_bytes.release(taken)
                 self._through_client(item.size_bytes)
@@ -215,6 +215,30 @@ class Copier:
                 method,
                 time.monotonic() - started,
             )
+
+    async def _put_verified(self, item: CopyItem, data: bytes, info: ObjectInfo) -> str:
+        """PUT a small object's bytes, checked against the source's checksum; returns how.
+
+        Where that checksum is a plain MD5 ETag, the destination checks it (Content-MD5)
+        and the bytes are not hashed here: MD5 cost more client CPU than the rest of a
+        streamed copy. A store that stored other bytes anyway is caught by its ETag.
+        """
+        md5 = source_md5(info)
+        if md5 is None:
+            method, crc = await by_size(info.size_bytes, verify_small, info, memoryview(data))
+            await self._dest.put_small(item.dest_key, data, info.attributes, crc)
+            return method
+        if len(data) != info.size_bytes:
+            raise IntegrityError(
+                f"key {info.key}", f"got {len(data)} bytes, expected {info.size_bytes}"
+            )
+        crc = await by_size(info.size_bytes, crc32c, memoryview(data))
+        etag = await self._dest.put_small(item.dest_key, data, info.attributes, crc, md5)
+        if is_plain_md5(etag) and etag != info.etag:
+            raise IntegrityError(
+                self._dest.url(item.dest_key), f"copy has MD5 {etag}, source has {info.etag}"
+            )
+        return "md5"
 
     def copy_large(self, item: CopyItem) -> None:
         """Copy an object at or above the threshold as a multipart upload."""
@@ -331,6 +355,15 @@ class Copier:
             raise IntegrityError(
                 self._dest.url(item.dest_key), f"copy holds {got}, source has {size_bytes}"
             )
+
+
+def source_md5(info: ObjectInfo) -> bytes | None:
+    """The MD5 digest the source's plain MD5 ETag gives, when that is the check its GET
+    allows (:func:`~s3ferry.transfer.download.expected_for`); else ``None``."""
+    expected = expected_for(info)
+    if expected.method != "md5" or expected.composite:
+        return None
+    return bytes.fromhex(info.etag)
 
 
 def copy_tags(source: S3Store, key: str, dest: S3Store, dest_key: str) -> None:
