@@ -33,6 +33,11 @@ DEFAULT_MULTIPART_THRESHOLD_BYTES = 16 * MiB
 # each whole in memory: on the mixed benchmark set (2,000 files, 1 GiB) that took
 # ~8 s where 16 MiB took ~10 s, with less memory (see the issue 2 note).
 DEFAULT_DOWNLOAD_THRESHOLD_BYTES = 4 * MiB
+# Downloads read ranges of 64 MiB (unless a composite checksum needs the upload's parts):
+# a range streams into its file through one 1 MiB buffer, so its size costs no memory,
+# and a quarter of the requests cost the server less. 4 x 512 MiB, 8 alternating runs:
+# mean 3.16 s against 3.50 s with 16 MiB ranges (s5cmd, 50 MiB: 2.96 s).
+DEFAULT_DOWNLOAD_RANGE_BYTES = 64 * MiB
 # Async PUT/GET of small objects costs ~0.3 ms of client CPU; 64 in flight
 # hides the loopback round trip without starving the server of CPU.
 DEFAULT_SMALL_FILE_WORKERS = 64
@@ -88,14 +93,17 @@ def resolve(
     config: TransferConfig, machine: Machine | None = None, downloading: bool = False
 ) -> TransferConfig:
     """Fill every ``None`` field of ``config`` from the machine (and, for the multipart
-    threshold, from the direction: ``downloading`` takes a lower one).
+    threshold and the part size, from the direction: ``downloading`` takes a lower
+    threshold and larger ranges).
 
     Raises:
         ValueError: a given value is out of range (the CLI reports the option).
     """
     m = machine or Machine.detect()
     _check_positive(config)
-    part = config.part_size_bytes or DEFAULT_PART_BYTES
+    part = config.part_size_bytes or (
+        DEFAULT_DOWNLOAD_RANGE_BYTES if downloading else DEFAULT_PART_BYTES
+    )
     # Parts run in threads that mostly wait on the network: a few per core.
     workers = config.large_file_workers or max(8, min(32, 4 * m.cpus))
     # Two spare buffers keep the one sequential reader busy while every worker sends.

@@ -33,6 +33,15 @@ def test_resolve_keeps_given_values() -> None:
     assert (r.small_file_workers, r.multipart_threshold_bytes) == (5, 9 * MiB)
 
 
+def test_downloads_take_a_lower_threshold_and_larger_ranges_unless_given() -> None:
+    machine = Machine(cpus=2, memory_bytes=24 * GiB)
+    up, down = resolve(TransferConfig(), machine), resolve(TransferConfig(), machine, True)
+    assert (up.multipart_threshold_bytes, up.part_size_bytes) == (16 * MiB, 16 * MiB)
+    assert (down.multipart_threshold_bytes, down.part_size_bytes) == (4 * MiB, 64 * MiB)
+    given = resolve(TransferConfig(part_size_bytes=8 * MiB), machine, downloading=True)
+    assert given.part_size_bytes == 8 * MiB
+
+
 def test_small_machine_caps_the_pool_at_an_eighth_of_memory() -> None:
     r = resolve(TransferConfig(), Machine(cpus=8, memory_bytes=1 * GiB))
     assert r.large_file_buffers is not None and r.part_size_bytes is not None

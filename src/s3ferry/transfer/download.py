@@ -401,7 +401,12 @@ class LargeFileDownloader:
         self, info: ObjectInfo, tmp: str, kept: dict[tuple[int, int], int] | None
     ) -> str:
         expected = expected_for(info)
-        part_size = aligned_part_size(self._store, info, expected, self._part_size)
+        # Any ranges add up to a whole-object checksum; a composite one needs the parts.
+        part_size = (
+            aligned_part_size(self._store, info, expected, self._part_size)
+            if expected.composite
+            else self._part_size
+        )
         fd = os.open(
             tmp, os.O_RDWR if kept is not None else os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644
         )
