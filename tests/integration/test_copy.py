@@ -24,6 +24,7 @@ def _fill(client: Any, bucket: str, prefix: str = "src/") -> dict[str, str]:
     objects = {f"{prefix}d{i % 3}/f{i}.txt": os.urandom(100 + i) for i in range(40)}
     objects[f"{prefix}ü nicode/ä b.txt"] = b"unicode"
     objects[f"{prefix}big.bin"] = os.urandom(12 * MiB + 7)
+    objects[f"{prefix}single.bin"] = os.urandom(6 * MiB + 3)
     for key, data in objects.items():
         if key.endswith("big.bin"):
             continue
@@ -97,6 +98,12 @@ def test_copy_between_partitions(partitions: Partitions, bucket: str, bucket2: s
     head = partitions.dest_client.head_object(Bucket=bucket2, Key="copy/d1/f1.txt")
     assert (head["ContentType"], head["Metadata"]) == ("text/x-test", {"owner": "field-team"})
     assert not partitions.dest_client.list_multipart_uploads(Bucket=bucket2).get("Uploads")
+    # Checked whole against its MD5 ETag, the single-part source went in parts with CRC32Cs.
+    single = partitions.dest_client.head_object(
+        Bucket=bucket2, Key="copy/single.bin", ChecksumMode="ENABLED"
+    )
+    assert single["ChecksumCRC32C"].endswith("-2")
+    assert report.verified_by == {"md5": len(expected)}
 
 
 def test_single_object_to_prefix_and_to_key(

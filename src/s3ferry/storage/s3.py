@@ -935,8 +935,15 @@ class S3Store:
     def complete_copy_multipart(
         self, key: str, upload_id: str, parts: Sequence[ListedPart]
     ) -> None:
-        """Complete a copy's multipart upload from its parts' ETags."""
-        doc = {"Parts": [{"PartNumber": p.number, "ETag": f'"{p.etag}"'} for p in parts]}
+        """Complete a copy's multipart upload from its parts' ETags (and CRC32Cs, for an
+        upload whose parts carry them)."""
+        doc = {
+            "Parts": [
+                {"PartNumber": p.number, "ETag": f'"{p.etag}"'}
+                | ({"ChecksumCRC32C": p.crc32c_b64} if p.crc32c_b64 else {})
+                for p in parts
+            ]
+        }
         with translated(self.url(key)):
             self._boto.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload=doc

@@ -4,8 +4,9 @@ Server-side (CopyObject, or UploadPartCopy part by part for large objects,
 so objects over 5 GiB copy too) whenever the destination's credentials can
 read the source on the same endpoint: no byte passes through the client.
 Otherwise streamed: the object is read in ranges into the buffer pool,
-checked against the source's checksum, and sent as parts with Content-MD5;
-the multipart upload is completed only after every byte was verified, and
+checked against the source's checksum, and sent as parts with their MD5
+(Content-MD5) where that check hashed them part by part, else with their
+CRC32C; the multipart upload is completed only after every byte was verified, and
 aborted otherwise. A small object is one GET and one PUT; when the source's
 ETag is a plain MD5, the PUT carries it as Content-MD5, so the destination
 checks the bytes against the source and the client does not hash them.
@@ -30,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from s3ferry.config import TransferConfig, part_size_for
 from s3ferry.errors import (
@@ -42,7 +43,7 @@ from s3ferry.errors import (
     UnsupportedError,
 )
 from s3ferry.storage.glacier import require_readable
-from s3ferry.storage.s3 import ListedPart, ObjectInfo, S3Store
+from s3ferry.storage.s3 import ListedPart, ObjectInfo, S3Store, crc32c_b64
 from s3ferry.transfer.buffers import BufferPool, ByteBudget, ThreadByteBudget
 from s3ferry.transfer.checksums import crc32c, is_plain_md5, tagging_optional
 from s3ferry.transfer.download import by_size, expected_for, verified_stream, verify_small
@@ -257,7 +258,11 @@ class Copier:
                     # objects): stream this object and every later one.
                     self._no_part_copies.set()
                     server_side = False
-            method = "size" if server_side else self._multipart(item, info, self._stream_parts)
+            method = (
+                "size"
+                if server_side
+                else self._multipart(item, info, self._stream_parts, _crc_parts(info))
+            )
             self._check_size(item, info.size_bytes)
             if server_side:
                 self._server_copied()
@@ -275,11 +280,12 @@ class Copier:
         item: CopyItem,
         info: ObjectInfo,
         send: Callable[[ObjectInfo, str, str], tuple[list[ListedPart], str]],
+        part_checksums: bool = False,
     ) -> str:
-        """One multipart upload of ``item``, its parts sent by ``send``; aborted on failure.
-        Returns how the bytes were verified."""
+        """One multipart upload of ``item``, its parts sent by ``send`` (with CRC32Cs when
+        ``part_checksums``); aborted on failure. Returns how the bytes were verified."""
         upload_id = self._dest.create_multipart(
-            item.dest_key, info.attributes, part_checksums=False
+            item.dest_key, info.attributes, part_checksums=part_checksums
         )
         try:
             parts, method = send(info, item.dest_key, upload_id)
@@ -319,9 +325,13 @@ class Copier:
         self, info: ObjectInfo, key: str, upload_id: str
     ) -> tuple[list[ListedPart], str]:
         futures: list[tuple[int, int, Future[str]]] = []
+        crcs: list[int] = []
+        with_crc = _crc_parts(info)
 
         def send(number: int, data: bytes, md5: bytes | None, taken: int) -> str:
             try:
+                if with_crc:
+                    return self._dest.upload_part(key, upload_id, number, data, crcs[number - 1])
                 return self._dest.upload_part_md5(key, upload_id, number, data, md5)
             finally:
                 self._unsent.release(taken)
@@ -330,6 +340,8 @@ class Copier:
             if self._cancelled.is_set():
                 raise Cancelled(self._source.url(info.key), "copy interrupted")
             taken = self._unsent.acquire(len(view))
+            if with_crc:
+                crcs.append(crc32c(view))
             data = bytes(view)
             number = len(futures) + 1
             sent = self._parts.submit(send, number, data, md5, taken)
@@ -345,6 +357,8 @@ class Copier:
                 f.cancel()
             raise
         parts = _collected(futures)
+        if with_crc:
+            parts = [replace(p, crc32c_b64=crc32c_b64(crcs[p.number - 1])) for p in parts]
         self._through_client(info.size_bytes)
         return parts, method
 
@@ -355,6 +369,13 @@ class Copier:
             raise IntegrityError(
                 self._dest.url(item.dest_key), f"copy holds {got}, source has {size_bytes}"
             )
+
+
+def _crc_parts(info: ObjectInfo) -> bool:
+    """Whether a streamed copy's parts carry CRC32Cs rather than Content-MD5: where the
+    source is checked as a whole, its ranges are not MD5-hashed one by one, and a CRC32C
+    costs a fraction of an MD5. A composite check hashes each part, and sends that MD5."""
+    return not expected_for(info).composite
 
 
 def source_md5(info: ObjectInfo) -> bytes | None:
