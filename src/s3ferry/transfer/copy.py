@@ -46,7 +46,13 @@ from s3ferry.storage.glacier import require_readable
 from s3ferry.storage.s3 import ListedPart, ObjectInfo, S3Store, crc32c_b64
 from s3ferry.transfer.buffers import BufferPool, ByteBudget, ThreadByteBudget
 from s3ferry.transfer.checksums import crc32c, is_plain_md5, tagging_optional
-from s3ferry.transfer.download import by_size, expected_for, verified_stream, verify_small
+from s3ferry.transfer.download import (
+    by_size,
+    check_length,
+    expected_for,
+    verified_stream,
+    verify_small,
+)
 from s3ferry.transfer.recorder import Recorder
 
 # Large objects copied at once; each has its own share of the pool. Two keep the
@@ -231,10 +237,7 @@ class Copier:
             method, crc = await by_size(info.size_bytes, verify_small, info, memoryview(data))
             await self._dest.put_small(item.dest_key, data, info.attributes, crc)
             return method
-        if len(data) != info.size_bytes:
-            raise IntegrityError(
-                f"key {info.key}", f"got {len(data)} bytes, expected {info.size_bytes}"
-            )
+        check_length(info, data)
         crc = await by_size(info.size_bytes, crc32c, memoryview(data))
         etag = await self._dest.put_small(item.dest_key, data, info.attributes, crc, md5)
         if is_plain_md5(etag) and etag != info.etag:

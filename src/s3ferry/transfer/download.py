@@ -134,10 +134,7 @@ def verify_small(info: ObjectInfo, data: memoryview) -> tuple[str, int]:
         IntegrityError: the bytes do not match.
     """
     expected = expected_for(info)
-    if len(data) != info.size_bytes:
-        raise IntegrityError(
-            f"key {info.key}", f"got {len(data)} bytes, expected {info.size_bytes}"
-        )
+    check_length(info, data)
     crc = crc32c(data)
     if expected.method == "md5" and expected.composite:
         return "size", crc  # a multipart ETag below the threshold: part size unknown here
@@ -146,6 +143,14 @@ def verify_small(info: ObjectInfo, data: memoryview) -> tuple[str, int]:
     if problem:
         raise IntegrityError(f"key {info.key}", problem)
     return expected.method, crc
+
+
+def check_length(info: ObjectInfo, data: bytes | bytearray | memoryview) -> None:
+    """Raise IntegrityError unless ``data`` holds the ``info.size_bytes`` its GET announced."""
+    if len(data) != info.size_bytes:
+        raise IntegrityError(
+            f"key {info.key}", f"got {len(data)} bytes, expected {info.size_bytes}"
+        )
 
 
 # backup stores a symbolic link as an empty object naming its target; only restore
