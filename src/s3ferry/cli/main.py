@@ -294,7 +294,23 @@ def _add_sync(sub: argparse._SubParsersAction[_Parser]) -> None:
         _add_globals(p, top=False)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Every command's name. The parsers of cat, lifecycle, restore and the queue commands are
+# in modules that import their jobs: they are built only when one of their names is on
+# the command line, or when no command's name is (help, or a usage error listing all).
+COMMANDS = frozenset(
+    "cp local-s3 ls du inventory sync backup compare demo cat lifecycle restore "
+    "plan worker migrate status cleanup".split()
+)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; given ``argv``, only what parsing ``argv`` needs."""
+    words = set(argv or ())
+    everything = argv is None or not words & COMMANDS
+
+    def wanted(*names: str) -> bool:
+        return everything or bool(words.intersection(names))
+
     parser = _Parser(
         prog="s3ferry",
         description="Move data into, out of and between S3 buckets, fast and verified.",
@@ -330,18 +346,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--files", type=positive_int, default=2000, help="small files (default 2000)")
     _add_globals(demo, top=False)
-    from s3ferry.cli.cat import add_cat_parser
+    if wanted("cat"):
+        from s3ferry.cli.cat import add_cat_parser
 
-    add_cat_parser(sub)
-    from s3ferry.cli.lifecycle import add_lifecycle_parser
+        add_cat_parser(sub)
+    if wanted("lifecycle"):
+        from s3ferry.cli.lifecycle import add_lifecycle_parser
 
-    add_lifecycle_parser(sub)
-    from s3ferry.cli.restore import add_restore_parser
+        add_lifecycle_parser(sub)
+    if wanted("restore"):
+        from s3ferry.cli.restore import add_restore_parser
 
-    add_restore_parser(sub)
-    from s3ferry.cli.migrate_commands import add_parsers
+        add_restore_parser(sub)
+    if wanted("plan", "worker", "migrate", "status", "cleanup"):
+        from s3ferry.cli.migrate_commands import add_parsers
 
-    add_parsers(sub, _add_globals, _add_transfer, parse_size, positive_int)
+        add_parsers(sub, _add_globals, _add_transfer, parse_size, positive_int)
     return parser
 
 
@@ -349,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args: argparse.Namespace | None = None
     try:
         # Ctrl-C while the parser imports the commands' modules is an interruption too.
-        args = build_parser().parse_args(argv)
+        args = build_parser(sys.argv[1:] if argv is None else argv).parse_args(argv)
         if getattr(args, "quiet", False) and getattr(args, "verbose", False):
             raise UsageError("-q/--quiet -v/--verbose", "choose one")
         if args.command == "cp":

@@ -370,7 +370,7 @@ class S3Store:
     ) -> str:
         """PUT one object with botocore; the server verifies its CRC32C (``crc32c``, or
         computed here) and, when given, its MD5 digest ``md5``. Returns the ETag."""
-        import crc32c as _crc32c
+        from s3ferry.transfer.checksums import crc32c as compute_crc32c
 
         self.check_sse_c(key)
         content_md5 = {"ContentMD5": base64.b64encode(md5).decode()} if md5 is not None else {}
@@ -379,7 +379,7 @@ class S3Store:
                 Bucket=self.bucket,
                 Key=key,
                 Body=data,
-                ChecksumCRC32C=crc32c_b64(_crc32c.crc32c(data) if crc32c is None else crc32c),
+                ChecksumCRC32C=crc32c_b64(compute_crc32c(data) if crc32c is None else crc32c),
                 **content_md5,
                 **_headers(metadata),
                 **self._sse_write,

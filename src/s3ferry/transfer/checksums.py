@@ -18,9 +18,11 @@ and the CRC32C is what remains.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -46,11 +48,30 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
-    """CRC32C of ``data``, continuing from ``value``."""
-    # Imported on first use: the package reads its own version from its metadata (~18 ms).
-    import crc32c as _crc32c
+    """CRC32C of ``data``, continuing from ``value`` (the GIL is let go of meanwhile)."""
+    return int(_crc32c_function()(data, value))
 
-    return int(_crc32c.crc32c(data, value))
+
+@functools.cache
+def _crc32c_function() -> Callable[[bytes | bytearray | memoryview, int], int]:
+    """The ``crc32c`` package's C function, its extension module loaded without the
+    package's ``__init__``: that reads the package's version from the installed
+    metadata (``importlib.metadata``), ~25 ms of each start-up here."""
+    from importlib.machinery import PathFinder
+    from importlib.util import find_spec, module_from_spec
+
+    name = "crc32c._crc32c"
+    if name not in sys.modules:
+        package = find_spec("crc32c")
+        where = package.submodule_search_locations if package is not None else None
+        spec = PathFinder.find_spec(name, where) if where else None
+        if spec is None or spec.loader is None:
+            import crc32c as whole  # not laid out as expected: the whole package, then
+
+            return whole.crc32c
+        sys.modules[name] = module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name].crc32c  # type: ignore[no-any-return]
 
 
 # CRC32C's polynomial, bit-reversed (the CRC is computed least significant bit first).
