@@ -298,8 +298,8 @@ def _add_sync(sub: argparse._SubParsersAction[_Parser]) -> None:
 # in modules that import their jobs: they are built only when one of their names is on
 # the command line, or when no command's name is (help, or a usage error listing all).
 COMMANDS = frozenset(
-    "cp local-s3 ls du inventory sync backup compare demo cat lifecycle restore "
-    "plan worker migrate status cleanup".split()
+    {"cp", "local-s3", "ls", "du", "inventory", "sync", "backup", "compare", "demo"}
+    | {"cat", "lifecycle", "restore", "plan", "worker", "migrate", "status", "cleanup"}
 )
 
 
