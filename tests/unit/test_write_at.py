@@ -40,7 +40,10 @@ def test_short_writes_are_continued_and_no_piece_exceeds_the_limit(
     fd = os.open(path, os.O_RDWR | os.O_CREAT)
     try:
         write_at(fd, memoryview(data), 0)
+        assert max(lengths) == WRITE_PIECE_BYTES
+        lengths.clear()
+        write_at(fd, memoryview(data), 0, piece=1000)
     finally:
         os.close(fd)
     assert path.read_bytes() == data
-    assert max(lengths) == WRITE_PIECE_BYTES
+    assert max(lengths) == 1000

@@ -209,7 +209,7 @@ def _write_verified(info: ObjectInfo, data: memoryview, path: str) -> str:
     with _temporary(path) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
-            write_at(fd, data, 0)
+            write_at(fd, data, 0, BODY_WRITE_PIECE_BYTES)
         finally:
             os.close(fd)
         commit(tmp, path, info)
@@ -223,6 +223,11 @@ def _write_verified(info: ObjectInfo, data: memoryview, path: str) -> str:
 # 128 KiB writes wall 3.41-5.39 s, kernel 2.3-5.6 s; 32 KiB pieces of 1 MiB reads
 # 3.02-3.29 s, kernel 1.8-2.0 s; s5cmd (32 KiB writes) 2.52-3.09 s, kernel 2.1-2.5 s.
 WRITE_PIECE_BYTES = 32 * 1024
+# A small object's body is written from memory in pieces of 1 MiB: for the mixed set's
+# 2,000 files (787 of 64 KiB to 4 MiB) that is 13,000 fewer writes, and less kernel CPU,
+# not more. Mixed 1 GiB download, 6 alternating runs: wall 3.48 -> 3.24 s, kernel CPU
+# 2.49 -> 2.25 s (s5cmd 3.19 s); 1 MiB pieces for ranges too made 4 x 512 MiB slower.
+BODY_WRITE_PIECE_BYTES = 1024 * 1024
 
 
 def write_pieces(out: BinaryIO, data: memoryview) -> None:
@@ -232,12 +237,12 @@ def write_pieces(out: BinaryIO, data: memoryview) -> None:
         out.write(data[start : start + WRITE_PIECE_BYTES])
 
 
-def write_at(fd: int, data: memoryview, offset: int) -> None:
-    """Write all of ``data`` at ``offset`` of ``fd`` in :data:`WRITE_PIECE_BYTES` pieces
+def write_at(fd: int, data: memoryview, offset: int, piece: int = WRITE_PIECE_BYTES) -> None:
+    """Write all of ``data`` at ``offset`` of ``fd`` in pieces of at most ``piece`` bytes
     (a write may also be short: a disk filling up)."""
     written, size = 0, len(data)
     while written < size:
-        end = min(written + WRITE_PIECE_BYTES, size)
+        end = min(written + piece, size)
         written += os.pwrite(fd, data[written:end], offset + written)
 
 
