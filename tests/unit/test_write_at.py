@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,3 +50,50 @@ def test_short_writes_are_continued_and_no_piece_exceeds_the_limit(
         os.close(fd)
     assert path.read_bytes() == data
     assert max(lengths) == 1000
+
+
+def test_preallocate_gives_the_size_and_the_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        allocated = download.preallocate(fd, 3 * 1024 * 1024 + 5)
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    assert st.st_size == 3 * 1024 * 1024 + 5
+    # A file system without fallocate(2) leaves a hole; with it, the blocks are there.
+    assert (st.st_blocks * 512 >= st.st_size) is allocated
+
+
+def _failing(code: int) -> Callable[[int, int, int, int], int]:
+    def fallocate(fd: int, mode: int, offset: int, length: int) -> int:
+        ctypes.set_errno(code)
+        return -1
+
+    return fallocate
+
+
+def test_without_fallocate_the_file_is_a_hole_of_its_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(download, "_fallocate", lambda: _failing(errno.EOPNOTSUPP))
+    path = tmp_path / "f"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        assert download.preallocate(fd, 1024 * 1024) is False
+    finally:
+        os.close(fd)
+    assert path.stat().st_size == 1024 * 1024
+
+
+def test_a_disk_too_full_for_the_file_fails_before_any_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(download, "_fallocate", lambda: _failing(errno.ENOSPC))
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
+    try:
+        with pytest.raises(OSError) as raised:
+            download.preallocate(fd, 1024 * 1024)
+    finally:
+        os.close(fd)
+    assert raised.value.errno == errno.ENOSPC
