@@ -43,26 +43,23 @@ def test_short_writes_are_continued_and_no_piece_exceeds_the_limit(
     fd = os.open(path, os.O_RDWR | os.O_CREAT)
     try:
         write_at(fd, memoryview(data), 0)
-        assert max(lengths) == WRITE_PIECE_BYTES
-        lengths.clear()
-        write_at(fd, memoryview(data), 0, piece=1000)
     finally:
         os.close(fd)
     assert path.read_bytes() == data
-    assert max(lengths) == 1000
+    assert max(lengths) == WRITE_PIECE_BYTES
 
 
 def test_preallocate_gives_the_size_and_the_blocks(tmp_path: Path) -> None:
     path = tmp_path / "f"
     fd = os.open(path, os.O_RDWR | os.O_CREAT)
     try:
-        allocated = download.preallocate(fd, 3 * 1024 * 1024 + 5)
+        download.preallocate(fd, 3 * 1024 * 1024 + 5)
         st = os.fstat(fd)
     finally:
         os.close(fd)
     assert st.st_size == 3 * 1024 * 1024 + 5
-    # A file system without fallocate(2) leaves a hole; with it, the blocks are there.
-    assert (st.st_blocks * 512 >= st.st_size) is allocated
+    if download._fallocate() is not None:  # a C library with fallocate(2): blocks, no hole
+        assert st.st_blocks * 512 >= st.st_size
 
 
 def _failing(code: int) -> Callable[[int, int, int, int], int]:
@@ -80,10 +77,11 @@ def test_without_fallocate_the_file_is_a_hole_of_its_size(
     path = tmp_path / "f"
     fd = os.open(path, os.O_RDWR | os.O_CREAT)
     try:
-        assert download.preallocate(fd, 1024 * 1024) is False
+        download.preallocate(fd, 1024 * 1024)
     finally:
         os.close(fd)
     assert path.stat().st_size == 1024 * 1024
+    assert path.stat().st_blocks == 0
 
 
 def test_a_disk_too_full_for_the_file_fails_before_any_write(

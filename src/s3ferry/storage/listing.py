@@ -44,8 +44,8 @@ S3_MAX_KEYS = 1000
 # long a connection may stay silent before the read is retried from where it stopped.
 # Ranged GETs read 1 MiB at a time: an eighth of the Python per byte of 128 KiB reads
 # (4 x 512 MiB download: client user CPU ~1.0 -> ~0.7 s). Larger reads once cost more
-# in the kernel because each was one large file write; downloads now write in pieces of
-# 32 or 128 KiB (transfer.download.WRITE_PIECE_BYTES, ALLOCATED_WRITE_PIECE_BYTES).
+# in the kernel because each was one large file write; downloads now write in 32 KiB
+# pieces (transfer.download.WRITE_PIECE_BYTES).
 RANGE_READ_BYTES = 1024 * 1024
 READ_TIMEOUT_SECONDS = 60
 UNTRUSTED_CERTIFICATE = "TLS certificate not trusted (--no-verify-ssl: test servers only)"

@@ -225,37 +225,31 @@ def _write_verified(info: ObjectInfo, data: memoryview, path: str) -> str:
     with _temporary(path) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
-            write_at(fd, data, 0, BODY_WRITE_PIECE_BYTES)
+            write_at(fd, data, 0)
         finally:
             os.close(fd)
         commit(tmp, path, info)
     return method
 
 
-# Files are written in pieces of 32 KiB where their blocks are not allocated yet (a hole,
-# a stream). The page cache sizes its folios to the write: pieces up to 32 KiB (order 3)
-# come from the per-CPU page lists, larger ones from the zone's free lists, which on this
-# VM (2 cores, free pages reported to the host) cost several times the kernel CPU.
-# 4 x 512 MiB download, 5 alternating runs, 2 cores: 128 KiB writes wall 3.41-5.39 s,
-# kernel 2.3-5.6 s; 32 KiB pieces of 1 MiB reads 3.02-3.29 s, kernel 1.8-2.0 s.
+# Files are written in pieces of 32 KiB. The page cache sizes its folios to the write:
+# pieces up to 32 KiB (order 3) come from the per-CPU page lists, larger ones from the
+# zone's free lists, which on this VM (2 cores, free pages reported to the host) cost
+# several times the kernel CPU. 4 x 512 MiB download, 5 alternating runs, 2 cores:
+# 128 KiB writes wall 3.41-5.39 s, kernel 2.3-5.6 s; 32 KiB pieces of 1 MiB reads
+# 3.02-3.29 s, kernel 1.8-2.0 s. Where memory was not yet handed back (runs back to back)
+# 128 KiB and 1 MiB pieces cost less; in the benchmark, where it was, 128 KiB pieces
+# into allocated blocks copied into the page cache at 1.5-4x the kernel CPU of 32 KiB.
 WRITE_PIECE_BYTES = 32 * 1024
-# Into blocks fallocate(2) allocated (:func:`preallocate`), as rclone writes: 4 x 512 MiB,
-# 6 alternating runs, wall 2.48 -> 2.19 s, kernel CPU 1.29 -> 0.82 s against 32 KiB into a
-# hole; 64 and 256 KiB were alike, 1 MiB cost 2.06 s of kernel CPU.
-ALLOCATED_WRITE_PIECE_BYTES = 128 * 1024
-# A small object's body is written from memory in pieces of 1 MiB: for the mixed set's
-# 2,000 files (787 of 64 KiB to 4 MiB) that is 13,000 fewer writes, and less kernel CPU,
-# not more. Mixed 1 GiB download, 6 alternating runs: wall 3.48 -> 3.24 s, kernel CPU
-# 2.49 -> 2.25 s (s5cmd 3.19 s); 1 MiB pieces for ranges too made 4 x 512 MiB slower.
-BODY_WRITE_PIECE_BYTES = 1024 * 1024
 
 
-def preallocate(fd: int, size_bytes: int) -> bool:
+def preallocate(fd: int, size_bytes: int) -> None:
     """Give an empty file its ``size_bytes``, its blocks allocated now where the file system
-    can (fallocate(2)), else as a hole; returns whether they were allocated.
+    can (fallocate(2)), else as a hole.
 
-    Allocated blocks cost less to write into, and a disk too full for the file fails
-    the download here, before a byte is fetched.
+    Allocated blocks cost less to write into (4 x 512 MiB, 6 alternating runs: kernel
+    CPU 1.31 -> 1.14 s), and a disk too full for the file fails the download here,
+    before a byte is fetched.
 
     Raises:
         OSError: ENOSPC, the file does not fit; or ftruncate's own errors.
@@ -263,14 +257,13 @@ def preallocate(fd: int, size_bytes: int) -> bool:
     allocate = _fallocate()
     if size_bytes and allocate is not None:
         if allocate(fd, 0, 0, size_bytes) == 0:
-            return True
+            return
         import ctypes
 
         problem = ctypes.get_errno()
         if problem == errno.ENOSPC:
             raise OSError(problem, os.strerror(problem))
     os.ftruncate(fd, size_bytes)
-    return False
 
 
 @functools.cache
@@ -295,12 +288,12 @@ def write_pieces(out: BinaryIO, data: memoryview) -> None:
         out.write(data[start : start + WRITE_PIECE_BYTES])
 
 
-def write_at(fd: int, data: memoryview, offset: int, piece: int = WRITE_PIECE_BYTES) -> None:
-    """Write all of ``data`` at ``offset`` of ``fd`` in pieces of at most ``piece`` bytes
+def write_at(fd: int, data: memoryview, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` of ``fd`` in :data:`WRITE_PIECE_BYTES` pieces
     (a write may also be short: a disk filling up)."""
     written, size = 0, len(data)
     while written < size:
-        end = min(written + piece, size)
+        end = min(written + WRITE_PIECE_BYTES, size)
         written += os.pwrite(fd, data[written:end], offset + written)
 
 
@@ -484,11 +477,9 @@ class LargeFileDownloader:
         whole_md5 = expected.method == "md5" and not expected.composite
         in_order = _InOrderMd5(fd, self._store.url(info.key)) if whole_md5 else None
         try:
-            allocated = kept is None and preallocate(fd, info.size_bytes)
-            piece = ALLOCATED_WRITE_PIECE_BYTES if allocated else WRITE_PIECE_BYTES
-            hashers = self._fetch_ranges(
-                info, fd, part_size, md5_per_part, kept or {}, in_order, piece
-            )
+            if kept is None:
+                preallocate(fd, info.size_bytes)
+            hashers = self._fetch_ranges(info, fd, part_size, md5_per_part, kept or {}, in_order)
             md5s = (
                 [in_order.digest(info.size_bytes)]
                 if in_order is not None
@@ -512,7 +503,6 @@ class LargeFileDownloader:
         want_md5: bool,
         kept: dict[tuple[int, int], int],
         in_order: _InOrderMd5 | None,
-        piece: int,
     ) -> list[_RangeHasher]:
         hashers: list[_RangeHasher] = []
         futures: list[Future[None]] = []
@@ -535,9 +525,7 @@ class LargeFileDownloader:
                     self._slots.release()
                     self._check_cancelled(info.key)
                 futures.append(
-                    self._ranges.submit(
-                        self._fetch_one, info.key, start, end, fd, hasher, in_order, piece
-                    )
+                    self._ranges.submit(self._fetch_one, info.key, start, end, fd, hasher, in_order)
                 )
         finally:
             for future in futures:
@@ -554,12 +542,10 @@ class LargeFileDownloader:
         fd: int,
         hasher: _RangeHasher,
         in_order: _InOrderMd5 | None,
-        piece: int,
     ) -> None:
         try:
             self._check_cancelled(key)
-            write = _writer(fd, hasher, self._recorder, key, piece)
-            self._store.read_range(key, start, end, write)
+            self._store.read_range(key, start, end, _writer(fd, hasher, self._recorder, key))
             if self._journal is not None:
                 self._journal.range_written(key, start, end, hasher.crc)
         finally:
@@ -584,11 +570,11 @@ def aligned_part_size(store: S3Store, info: ObjectInfo, expected: Expected, defa
 
 
 def _writer(
-    fd: int, hasher: _RangeHasher, recorder: Recorder, key: str, piece: int
+    fd: int, hasher: _RangeHasher, recorder: Recorder, key: str
 ) -> Callable[[memoryview, int], None]:
     def write(chunk: memoryview, offset: int) -> None:
         hasher.update(chunk)
-        write_at(fd, chunk, offset, piece)
+        write_at(fd, chunk, offset)
         recorder.progressed(key, len(chunk))
 
     return write
