@@ -151,6 +151,11 @@ class Expected:
         return "-" in (self.crc32c_b64 or self.md5_etag or "")
 
     @property
+    def whole_md5(self) -> bool:
+        """True when the check is the MD5 of all the bytes (a plain MD5 ETag)."""
+        return self.method == "md5" and not self.composite
+
+    @property
     def method(self) -> str:
         if self.crc32c_b64 is not None:
             return "crc32c"

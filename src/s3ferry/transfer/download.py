@@ -139,7 +139,7 @@ def verify_small(info: ObjectInfo, data: memoryview) -> tuple[str, int]:
     crc = crc32c(data)
     if expected.method == "md5" and expected.composite:
         return "size", crc  # a multipart ETag below the threshold: part size unknown here
-    md5s = [hashlib.md5(data).digest()] if expected.method == "md5" else []
+    md5s = [hashlib.md5(data).digest()] if expected.whole_md5 else []
     problem = mismatch(expected, Computed([crc], md5s))
     if problem:
         raise IntegrityError(f"key {info.key}", problem)
@@ -202,15 +202,14 @@ async def download_small(
             if META_SYMLINK in info.metadata:
                 recorder.skipped(item.key, item.path, LINK_SKIPPED)
                 return
-            expected = expected_for(info)
-            crc_only = expected.method != "md5" or expected.composite  # see verify_small
+            md5_whole = expected_for(info).whole_md5
             method = await by_size(
                 info.size_bytes,
                 _write_verified,
                 info,
                 memoryview(data),
                 item.path,
-                on_loop_below=CRC_ON_LOOP_MAX_BYTES if crc_only else ON_LOOP_MAX_BYTES,
+                on_loop_below=ON_LOOP_MAX_BYTES if md5_whole else CRC_ON_LOOP_MAX_BYTES,
             )
             recorder.done(item.key, item.path, info.size_bytes, method, time.monotonic() - started)
             if journal is not None:
@@ -474,8 +473,7 @@ class LargeFileDownloader:
         # A whole-object MD5 needs the bytes in order; a whole-object CRC32C is
         # combined from the ranges' CRCs; composite checksums are checked per part.
         md5_per_part = expected.method == "md5" and expected.composite
-        whole_md5 = expected.method == "md5" and not expected.composite
-        in_order = _InOrderMd5(fd, self._store.url(info.key)) if whole_md5 else None
+        in_order = _InOrderMd5(fd, self._store.url(info.key)) if expected.whole_md5 else None
         try:
             if kept is None:
                 preallocate(fd, info.size_bytes)
