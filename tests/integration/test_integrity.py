@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.faultproxy import FaultProxy, Faults
 from support.trees import bucket_contents, md5s, write_tree
 
 import s3ferry
 from s3ferry import StoreConfig, TransferConfig
 from s3ferry.events import Event, ObjectDone, ObjectQueued
+from s3ferry.localserver import LocalS3Info
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -227,6 +229,82 @@ def test_whole_object_checksums_hold_across_parallel_ranges(
         assert (tmp_path / name).read_bytes() == bodies[name]
     assert not (tmp_path / "bad.bin").exists()
     assert _temps(tmp_path) == []
+
+
+@pytest.mark.parametrize("checksum", ["crc32c", "md5"])
+def test_a_composite_checksum_is_checked_part_by_part_in_ranges_of_several_parts(
+    checksum: str,
+    tmp_path: Path,
+    bucket: str,
+    s3server: LocalS3Info,
+    store_config: StoreConfig,
+    s3client: Any,
+) -> None:
+    """A multipart object whose checksum is per part (composite CRC32C, or a multipart
+    MD5 ETag) is fetched in ranges of as many whole parts as fit the range size."""
+    body = os.urandom(23 * MiB + 5)  # parts of 5 MiB: 4 whole and 3 MiB + 5 bytes
+    if checksum == "crc32c":  # s3ferry's upload: parts with CRC32C checksums
+        (tmp_path / "src").mkdir()
+        (tmp_path / "src" / "c.bin").write_bytes(body)
+        assert s3ferry.upload(
+            tmp_path / "src" / "c.bin", f"s3://{bucket}/c.bin", transfer=LARGE_LANE
+        ).ok
+        assert s3client.head_object(Bucket=bucket, Key="c.bin", ChecksumMode="ENABLED")[
+            "ChecksumCRC32C"
+        ].endswith("-5")
+    else:  # parts without checksums: a multipart MD5 ETag is all there is
+        upload = s3client.create_multipart_upload(Bucket=bucket, Key="c.bin")["UploadId"]
+        parts = []
+        for n, start in enumerate(range(0, len(body), 5 * MiB), start=1):
+            r = s3client.upload_part(
+                Bucket=bucket,
+                Key="c.bin",
+                UploadId=upload,
+                PartNumber=n,
+                Body=body[start : start + 5 * MiB],
+            )
+            parts.append({"PartNumber": n, "ETag": r["ETag"]})
+        s3client.complete_multipart_upload(
+            Bucket=bucket, Key="c.bin", UploadId=upload, MultipartUpload={"Parts": parts}
+        )
+    events: list[Event] = []
+    proxy = FaultProxy(s3server.endpoint_url, Faults()).start()
+    try:
+        report = s3ferry.download(
+            f"s3://{bucket}/c.bin",
+            tmp_path / "c.bin",
+            transfer=TransferConfig(multipart_threshold_bytes=5 * MiB, part_size_bytes=16 * MiB),
+            store=StoreConfig(endpoint_url=proxy.endpoint_url),
+            sink=events.append,
+        )
+    finally:
+        proxy.stop()
+
+    assert report.ok
+    assert [e.verified_by for e in events if isinstance(e, ObjectDone)] == [checksum]
+    assert (tmp_path / "c.bin").read_bytes() == body
+    ranges = sorted(r for line, r in proxy.requests if line.startswith("GET") and r)
+    assert ranges == [f"bytes=0-{15 * MiB - 1}", f"bytes={15 * MiB}-{len(body) - 1}"]
+
+
+def test_part_hashers_split_a_range_at_its_parts() -> None:
+    """Chunks that straddle part boundaries: each part's CRC32C and MD5 are its own bytes'."""
+    from s3ferry.transfer.checksums import crc32c
+    from s3ferry.transfer.download import _PartHashers, combined_crc
+
+    data = os.urandom(10_000)
+    start, part = 3_000, 1_000  # the range is bytes 3,000-12,999 of its object: 10 parts
+    hashers = _PartHashers(start, start + len(data), part, want_md5=True)
+    for lo, hi in [(0, 1), (1, 2_500), (2_500, 2_500), (2_500, 7_001), (7_001, 10_000)]:
+        hashers.update(memoryview(data)[lo:hi], start + lo)
+
+    pieces = [data[i : i + part] for i in range(0, len(data), part)]
+    assert [h.crc for h in hashers.parts] == [crc32c(p) for p in pieces]
+    assert [h.md5.digest() for h in hashers.parts if h.md5] == [
+        hashlib.md5(p).digest() for p in pieces
+    ]
+    assert [h.size for h in hashers.parts] == [part] * 10
+    assert hashers.crc == combined_crc(hashers.parts) == crc32c(data)
 
 
 @pytest.mark.parametrize("job", ["download", "streamed-copy"])

@@ -327,6 +327,34 @@ class _RangeHasher:
             self.md5.update(chunk)
 
 
+class _PartHashers:
+    """Hashes one range as its chunks arrive, in order: a hash per part of ``part_bytes``
+    (the range starts on a part boundary), which a composite checksum checks one by one."""
+
+    def __init__(self, start: int, end: int, part_bytes: int, want_md5: bool) -> None:
+        self.parts = [_RangeHasher(want_md5) for _ in range(start, end, part_bytes)]
+        self._start = start
+        self._part_bytes = part_bytes
+
+    def update(self, chunk: memoryview, offset: int) -> None:
+        """Hash ``chunk``, the bytes from ``offset`` of the object on."""
+        while chunk:
+            index = (offset - self._start) // self._part_bytes
+            room = self._start + (index + 1) * self._part_bytes - offset
+            self.parts[index].update(chunk[:room])
+            chunk, offset = chunk[room:], offset + room
+
+    @property
+    def crc(self) -> int:
+        """The CRC32C of the whole range."""
+        return combined_crc(self.parts)
+
+
+def combined_crc(hashers: Iterable[_RangeHasher]) -> int:
+    """The CRC32C of consecutive ranges, from theirs."""
+    return functools.reduce(lambda crc, h: crc32c_combine(crc, h.crc, h.size), hashers, 0)
+
+
 HASH_CHUNK_BYTES = 4 * 1024 * 1024
 
 
@@ -461,12 +489,13 @@ class LargeFileDownloader:
         self, info: ObjectInfo, tmp: str, kept: dict[tuple[int, int], int] | None
     ) -> str:
         expected = expected_for(info)
-        # Any ranges add up to a whole-object checksum; a composite one needs the parts.
-        part_size = (
-            aligned_part_size(self._store, info, expected, self._part_size)
-            if expected.composite
-            else self._part_size
-        )
+        # Any ranges add up to a whole-object checksum; a composite one is checked part by
+        # part, so its ranges are whole parts, as many as fit in the range size.
+        if expected.composite:
+            part_size = aligned_part_size(self._store, info, expected, self._part_size)
+            range_size = part_size * max(1, self._part_size // part_size)
+        else:
+            part_size = range_size = self._part_size
         fd = os.open(
             tmp, os.O_RDWR if kept is not None else os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644
         )
@@ -477,7 +506,9 @@ class LargeFileDownloader:
         try:
             if kept is None:
                 preallocate(fd, info.size_bytes)
-            hashers = self._fetch_ranges(info, fd, part_size, md5_per_part, kept or {}, in_order)
+            hashers = self._fetch_ranges(
+                info, fd, range_size, part_size, md5_per_part, kept or {}, in_order
+            )
             md5s = (
                 [in_order.digest(info.size_bytes)]
                 if in_order is not None
@@ -487,7 +518,7 @@ class LargeFileDownloader:
             os.close(fd)
         crcs = [h.crc for h in hashers]
         if not expected.composite and len(hashers) > 1:
-            crcs = [functools.reduce(lambda crc, h: crc32c_combine(crc, h.crc, h.size), hashers, 0)]
+            crcs = [combined_crc(hashers)]
         problem = mismatch(expected, Computed(crcs, md5s))
         if problem:
             raise IntegrityError(self._store.url(info.key), problem)
@@ -497,18 +528,21 @@ class LargeFileDownloader:
         self,
         info: ObjectInfo,
         fd: int,
+        range_size: int,
         part_size: int,
         want_md5: bool,
         kept: dict[tuple[int, int], int],
         in_order: _InOrderMd5 | None,
     ) -> list[_RangeHasher]:
-        hashers: list[_RangeHasher] = []
+        """Fetch (or reuse from ``kept``) each range of ``range_size``; returns the hashes
+        of its parts of ``part_size``, in order."""
+        hashers: list[_PartHashers] = []
         futures: list[Future[None]] = []
         try:
-            for start in range(0, info.size_bytes, part_size):
-                end = min(start + part_size, info.size_bytes)
+            for start in range(0, info.size_bytes, range_size):
+                end = min(start + range_size, info.size_bytes)
                 if (start, end) in kept:
-                    hasher = _hash_range(fd, start, end, want_md5)
+                    hasher = _hash_range(fd, start, end, part_size, want_md5)
                     if hasher.crc == kept[(start, end)]:
                         hashers.append(hasher)
                         if in_order is not None:
@@ -516,7 +550,7 @@ class LargeFileDownloader:
                         self._recorder.part_reused(info.key, end - start)
                         self._recorder.progressed(info.key, end - start)
                         continue
-                hasher = _RangeHasher(want_md5)
+                hasher = _PartHashers(start, end, part_size, want_md5)
                 hashers.append(hasher)
                 self._slots.acquire()
                 if self._cancelled.is_set():
@@ -530,7 +564,7 @@ class LargeFileDownloader:
                 future.exception()
         for future in futures:
             future.result()
-        return hashers
+        return [part for hasher in hashers for part in hasher.parts]
 
     def _fetch_one(
         self,
@@ -538,7 +572,7 @@ class LargeFileDownloader:
         start: int,
         end: int,
         fd: int,
-        hasher: _RangeHasher,
+        hasher: _PartHashers,
         in_order: _InOrderMd5 | None,
     ) -> None:
         try:
@@ -556,7 +590,7 @@ class LargeFileDownloader:
 
 
 def aligned_part_size(store: S3Store, info: ObjectInfo, expected: Expected, default: int) -> int:
-    """Ranges equal the upload's parts when a composite checksum needs them to."""
+    """The upload's part size when a composite checksum needs ranges to follow the parts."""
     recorded = info.metadata.get(META_PART_SIZE)
     if recorded is not None and recorded.isdigit():
         return int(recorded)
@@ -568,10 +602,10 @@ def aligned_part_size(store: S3Store, info: ObjectInfo, expected: Expected, defa
 
 
 def _writer(
-    fd: int, hasher: _RangeHasher, recorder: Recorder, key: str
+    fd: int, hasher: _PartHashers, recorder: Recorder, key: str
 ) -> Callable[[memoryview, int], None]:
     def write(chunk: memoryview, offset: int) -> None:
-        hasher.update(chunk)
+        hasher.update(chunk, offset)
         write_at(fd, chunk, offset)
         recorder.progressed(key, len(chunk))
 
@@ -586,12 +620,12 @@ def has_size(path: str, size_bytes: int) -> bool:
         return False
 
 
-def _hash_range(fd: int, start: int, end: int, want_md5: bool) -> _RangeHasher:
-    """Hash bytes ``start`` to ``end`` (exclusive) of an open file."""
-    hasher = _RangeHasher(want_md5)
+def _hash_range(fd: int, start: int, end: int, part_size: int, want_md5: bool) -> _PartHashers:
+    """Hash bytes ``start`` to ``end`` (exclusive) of an open file, part by part."""
+    hasher = _PartHashers(start, end, part_size, want_md5)
     offset = start
     while offset < end and (chunk := os.pread(fd, min(8 * 1024 * 1024, end - offset), offset)):
-        hasher.update(memoryview(chunk))
+        hasher.update(memoryview(chunk), offset)
         offset += len(chunk)
     return hasher
 
