@@ -26,6 +26,7 @@ from s3ferry.storage.glacier import require_readable
 from s3ferry.storage.listing import Entry
 from s3ferry.storage.s3 import S3Store
 from s3ferry.transfer.buffers import BufferPool, ByteBudget
+from s3ferry.transfer.creates import Creator
 from s3ferry.transfer.download import (
     SPECIAL_FILE_KEPT,
     DownloadItem,
@@ -236,12 +237,13 @@ def run_downloads(
     assert cfg.multipart_threshold_bytes is not None
     large = LargeFileDownloader(s3, cfg, recorder, journal)
     budget = ByteBudget(cfg.small_lane_bytes)
+    creator = Creator()
     if journal is not None:
         items = _not_done(items, journal, recorder)
 
     async def small(item: DownloadItem) -> None:
         try:
-            await download_small(s3, item, budget, recorder, journal)
+            await download_small(s3, item, budget, recorder, creator, journal)
         except BodyTooLarge:
             # Grown since it was listed: memory stays bounded if it goes in ranges.
             await asyncio.to_thread(large.download, item)
@@ -259,6 +261,7 @@ def run_downloads(
         )
     finally:
         large.close()
+        creator.close()
 
 
 def _not_done(

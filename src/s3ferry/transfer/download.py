@@ -48,6 +48,7 @@ from s3ferry.transfer.checksums import (
     is_plain_md5,
     mismatch,
 )
+from s3ferry.transfer.creates import Creator, close_made
 from s3ferry.transfer.journal import Journal
 from s3ferry.transfer.recorder import Recorder
 
@@ -96,13 +97,18 @@ def commit(tmp: str, path: str, info: ObjectInfo) -> None:
     """
     if special_file(path):
         raise LocalIOError(path, SPECIAL_FILE_KEPT)
+    set_time(tmp, info)
+    os.replace(tmp, path)
+
+
+def set_time(file: str | int, info: ObjectInfo) -> None:
+    """Give ``file`` (a path or a file descriptor) the mtime :func:`commit` describes."""
     recorded = info.metadata.get(META_MTIME_NS)
     if recorded is not None and recorded.isdigit():
-        os.utime(tmp, ns=(int(recorded), int(recorded)))
+        os.utime(file, ns=(int(recorded), int(recorded)))
     elif info.last_modified is not None:
         modified = int(info.last_modified.timestamp()) * 1_000_000_000
-        os.utime(tmp, ns=(modified, modified))
-    os.replace(tmp, path)
+        os.utime(file, ns=(modified, modified))
 
 
 def expected_for(info: ObjectInfo) -> Expected:
@@ -186,9 +192,11 @@ async def download_small(
     item: DownloadItem,
     budget: ByteBudget,
     recorder: Recorder,
+    creator: Creator,
     journal: Journal | None = None,
 ) -> None:
-    """GET one small object into ``item.path``; the outcome goes to ``recorder``, ``journal``.
+    """GET one small object into ``item.path`` (its file made by ``creator``); the outcome
+    goes to ``recorder``, ``journal``.
 
     Raises:
         BodyTooLarge: the object grew since it was listed; nothing was reported for it
@@ -196,12 +204,14 @@ async def download_small(
     """
     taken = await budget.acquire(item.size_bytes)
     started = time.monotonic()
+    made = creator.ahead(item.path)
     try:
         with recorder.reporting(item.key, item.path):
             data, info = await store.get_small(item.key, taken)
             if META_SYMLINK in info.metadata:
                 recorder.skipped(item.key, item.path, LINK_SKIPPED)
                 return
+            unnamed = None if made is None else await asyncio.wrap_future(made)
             md5_whole = expected_for(info).whole_md5
             method = await by_size(
                 info.size_bytes,
@@ -209,26 +219,58 @@ async def download_small(
                 info,
                 memoryview(data),
                 item.path,
+                creator,
+                unnamed,
                 on_loop_below=ON_LOOP_MAX_BYTES if md5_whole else CRC_ON_LOOP_MAX_BYTES,
             )
             recorder.done(item.key, item.path, info.size_bytes, method, time.monotonic() - started)
             if journal is not None:
                 journal.finished(item.key, info.size_bytes, info.etag, method)
     finally:
+        if made is not None:
+            close_made(made)
         budget.release(taken)
 
 
-def _write_verified(info: ObjectInfo, data: memoryview, path: str) -> str:
-    """Verify ``data`` and write it to ``path`` through a temporary file; returns the check."""
+def _write_verified(
+    info: ObjectInfo, data: memoryview, path: str, creator: Creator, unnamed: int | None
+) -> str:
+    """Verify ``data`` and write it to ``path``: into the ``unnamed`` file (a descriptor)
+    linked into place, else through a temporary file renamed into place; returns the check."""
     method, _ = verify_small(info, data)
+    if unnamed is not None:
+        write_at(unnamed, data, 0)
+        set_time(unnamed, info)
+        if _link_into_place(creator, unnamed, path):
+            return method
     with _temporary(path) as tmp:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        fd = creator.create(tmp)
         try:
             write_at(fd, data, 0)
         finally:
             os.close(fd)
         commit(tmp, path, info)
     return method
+
+
+def _link_into_place(creator: Creator, unnamed: int, path: str) -> bool:
+    """Link the verified ``unnamed`` file as ``path``, over whatever is there (as
+    :func:`commit` renames); False if the file system cannot link it.
+
+    Raises:
+        LocalIOError: ``path`` is a device, FIFO or socket (left as it is).
+    """
+    try:
+        return creator.link(unnamed, path)
+    except FileExistsError:
+        pass
+    if special_file(path):
+        raise LocalIOError(path, SPECIAL_FILE_KEPT)
+    with _temporary(path) as tmp:
+        if not creator.link(unnamed, tmp):
+            return False
+        os.replace(tmp, path)
+    return True
 
 
 # Files are written in pieces of 32 KiB. The page cache sizes its folios to the write:
