@@ -1,11 +1,12 @@
 """Where the files of small downloads are created: on the event loop, or ahead on a thread.
 
 A create costs ~20-50 µs on a local disk, less than handing it to a thread and
-back: 10,000 x 4 KiB downloaded with every file made ahead took 3.7 s of user CPU
-against 3.0 s (5 alternating runs), ~60 µs more a file. So files are created on the event loop, just before
-their bytes are written. Some file systems make creates far dearer: ext4 without
-a journal scans past every inode freed in the last minutes (~0.7 ms a create in a
-tree deleted just before), network and parallel file systems pay a round trip.
+back: 10,000 x 4 KiB downloaded with every file made ahead took 3.7 s of user
+CPU against 3.0 s (5 alternating runs), ~60 µs more a file. So files are created
+on the event loop, just before their bytes are written. Some file systems make
+creates far dearer: ext4 without a journal scans past every inode freed in the
+last minutes (~0.8 ms a create, median, in a tree deleted just before), network
+and parallel file systems pay a round trip.
 A loop that waits on each create starves the network meanwhile, so a
 :class:`Creator` times the creates as the job goes, and while they are slow (on
 average above :data:`SLOW_CREATE_S`) each file is made ahead, on threads of their
