@@ -51,7 +51,7 @@ class Creator:
     def __init__(self) -> None:
         self._average_s = 0.0
         self._ahead = False
-        self._thread: ThreadPoolExecutor | None = None
+        self._threads: ThreadPoolExecutor | None = None
         self._links = _open_fd_directory()
         self._usable = self._links is not None
 
@@ -60,13 +60,13 @@ class Creator:
         creator's thread (the future's ``None``: make a named one after all, :meth:`create`).
         Otherwise ``None``: create the file when it is written.
 
-        The caller closes the file descriptor (:func:`close_made`) whatever happens.
+        The caller has the file descriptor closed (:func:`close_made`) whatever happens.
         """
         if not self._ahead:
             return None
-        if self._thread is None:
-            self._thread = ThreadPoolExecutor(CREATE_THREADS, thread_name_prefix="s3ferry-create")
-        return self._thread.submit(self._unnamed, os.path.dirname(path))
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(CREATE_THREADS, thread_name_prefix="s3ferry-create")
+        return self._threads.submit(self._unnamed, os.path.dirname(path))
 
     def create(self, path: str) -> int:
         """Create (or truncate) ``path`` and open it for writing, here and now."""
@@ -98,8 +98,8 @@ class Creator:
 
     def close(self) -> None:
         """Wait for the files being made ahead; let go of ``/proc/self/fd``."""
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
         if self._links is not None:
             os.close(self._links)
             self._links = None
@@ -129,13 +129,10 @@ class Creator:
 
 
 def close_made(made: Future[int | None]) -> None:
-    """Close the file made ahead by ``made``, when it is done (now, if it is)."""
-
-    def close(done: Future[int | None]) -> None:
-        if not done.cancelled() and done.exception() is None and (fd := done.result()) is not None:
-            os.close(fd)
-
-    made.add_done_callback(close)
+    """Close the file ``made`` made ahead, if it made one: a done callback
+    (``made.add_done_callback(close_made)``, which calls it at once if ``made`` is done)."""
+    if not made.cancelled() and made.exception() is None and (fd := made.result()) is not None:
+        os.close(fd)
 
 
 def _open_fd_directory() -> int | None:

@@ -133,14 +133,17 @@ def expected_for(info: ObjectInfo) -> Expected:
     return Expected()
 
 
-def verify_small(info: ObjectInfo, data: memoryview) -> tuple[str, int]:
-    """Check a whole object's bytes against what ``info`` (its GET) says; returns how
-    (``crc32c``, ``md5`` or ``size``) and the bytes' CRC32C, which a copy sends on.
+def verify_small(
+    info: ObjectInfo, data: memoryview, expected: Expected | None = None
+) -> tuple[str, int]:
+    """Check a whole object's bytes against what ``info`` (its GET) says (``expected``, if
+    the caller has it already); returns how (``crc32c``, ``md5`` or ``size``) and the
+    bytes' CRC32C, which a copy sends on.
 
     Raises:
         IntegrityError: the bytes do not match.
     """
-    expected = expected_for(info)
+    expected = expected if expected is not None else expected_for(info)
     check_length(info, data)
     crc = crc32c(data)
     if expected.method == "md5" and expected.composite:
@@ -212,36 +215,42 @@ async def download_small(
                 recorder.skipped(item.key, item.path, LINK_SKIPPED)
                 return
             unnamed = None if made is None else await asyncio.wrap_future(made)
-            md5_whole = expected_for(info).whole_md5
+            expected = expected_for(info)
             method = await by_size(
                 info.size_bytes,
                 _write_verified,
                 info,
+                expected,
                 memoryview(data),
                 item.path,
                 creator,
                 unnamed,
-                on_loop_below=ON_LOOP_MAX_BYTES if md5_whole else CRC_ON_LOOP_MAX_BYTES,
+                on_loop_below=ON_LOOP_MAX_BYTES if expected.whole_md5 else CRC_ON_LOOP_MAX_BYTES,
             )
             recorder.done(item.key, item.path, info.size_bytes, method, time.monotonic() - started)
             if journal is not None:
                 journal.finished(item.key, info.size_bytes, info.etag, method)
     finally:
         if made is not None:
-            close_made(made)
+            made.add_done_callback(close_made)
         budget.release(taken)
 
 
 def _write_verified(
-    info: ObjectInfo, data: memoryview, path: str, creator: Creator, unnamed: int | None
+    info: ObjectInfo,
+    expected: Expected,
+    data: memoryview,
+    path: str,
+    creator: Creator,
+    unnamed: int | None,
 ) -> str:
     """Verify ``data`` and write it to ``path``: into the ``unnamed`` file (a descriptor)
     linked into place, else through a temporary file renamed into place; returns the check."""
-    method, _ = verify_small(info, data)
+    method, _ = verify_small(info, data, expected)
     if unnamed is not None:
         write_at(unnamed, data, 0)
         set_time(unnamed, info)
-        if _link_into_place(creator, unnamed, path):
+        if _link_into_place(creator, unnamed, path, info):
             return method
     with _temporary(path) as tmp:
         fd = creator.create(tmp)
@@ -253,7 +262,7 @@ def _write_verified(
     return method
 
 
-def _link_into_place(creator: Creator, unnamed: int, path: str) -> bool:
+def _link_into_place(creator: Creator, unnamed: int, path: str, info: ObjectInfo) -> bool:
     """Link the verified ``unnamed`` file as ``path``, over whatever is there (as
     :func:`commit` renames); False if the file system cannot link it.
 
@@ -264,12 +273,10 @@ def _link_into_place(creator: Creator, unnamed: int, path: str) -> bool:
         return creator.link(unnamed, path)
     except FileExistsError:
         pass
-    if special_file(path):
-        raise LocalIOError(path, SPECIAL_FILE_KEPT)
     with _temporary(path) as tmp:
         if not creator.link(unnamed, tmp):
             return False
-        os.replace(tmp, path)
+        commit(tmp, path, info)
     return True
 
 
